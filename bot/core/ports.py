@@ -1,0 +1,206 @@
+"""The core's ports: small Protocols that storage, platforms, pagers and probes implement.
+
+Every implementation is a real class; tests use real ones too (SQLite/PostgreSQL stores,
+a `FakeClock`, a recording notifier), never mocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.core.messages import Notice
+from bot.core.model import ChannelRef, Incident, TimelineEntry, TimerKind
+
+# --------------------------------------------------------------------------- clock
+
+
+class Clock(Protocol):
+    """Where time comes from. `sleep_until` returns once `now() >= when`."""
+
+    def now(self) -> datetime: ...
+
+    async def sleep_until(self, when: datetime) -> None: ...
+
+
+# --------------------------------------------------------------------------- store
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Everything one use case writes, committed atomically with the incident.
+
+    `timers` sets a timer's due time (a datetime) or deletes it (None); kinds that are
+    absent are left as they are. Setting a timer clears any claim on it.
+    """
+
+    timeline: Sequence[TimelineEntry] = ()
+    notices: Sequence[Notice] = ()
+    timers: Mapping[TimerKind, datetime | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """A claimed, due timer."""
+
+    incident: int
+    kind: TimerKind
+    due_at: datetime
+
+
+class IncidentStore(Protocol):
+    """Durable state: incidents, timelines, timers (due reminders) and the outbox.
+
+    Contract (enforced by tests/contract/store_contract.py against every store):
+    * `create` assigns the next incident number, unique and gap-free even under
+      concurrent callers, and returns the incident with `version == 1`.
+    * `commit` succeeds only if the stored version equals `incident.version`; it writes
+      the incident with `version + 1` together with the whole `Change`, atomically, and
+      raises `ConflictError` otherwise (nothing written).
+    * `claim_due` hands each due timer to one owner at a time: a claimed timer is not
+      handed out again until its lease expires (then another owner may take it over).
+    * `claim_notices` returns, per incident, only the oldest undelivered notice, and only
+      once its retry time has come: an incident's notices are delivered in order.
+    * times are timezone-aware UTC in and out.
+    """
+
+    async def migrate(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raises if the store cannot be reached."""
+        ...
+
+    async def create(self, incident: Incident, change: Change) -> Incident: ...
+
+    async def get(self, number: int) -> Incident | None: ...
+
+    async def list_incidents(self, *, open_only: bool = True, limit: int = 100) -> list[Incident]:
+        """Newest first."""
+        ...
+
+    async def find_by_thread(self, platform: str, thread: str) -> Incident | None: ...
+
+    async def commit(self, incident: Incident, change: Change) -> Incident: ...
+
+    async def set_thread(self, number: int, thread: ChannelRef) -> None:
+        """Records the announcement's thread; bumps the version."""
+        ...
+
+    async def timeline(self, number: int) -> list[TimelineEntry]:
+        """Oldest first."""
+        ...
+
+    async def count_open(self) -> dict[str, int]:
+        """Open incidents by severity value (`{"SEV1": 2}`), for metrics."""
+        ...
+
+    # ---- timers
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest timer becomes claimable (due, and not under a live lease)."""
+        ...
+
+    async def claim_due(
+        self, now: datetime, owner: str, lease: timedelta, limit: int
+    ) -> list[Timer]: ...
+
+    async def release_claims(self, owner: str) -> None:
+        """Drops `owner`'s leases so another replica can take the timers at once."""
+        ...
+
+    # ---- outbox
+    async def next_notice_at(self) -> datetime | None: ...
+
+    async def claim_notices(
+        self, now: datetime, owner: str, lease: timedelta, limit: int
+    ) -> list[Notice]: ...
+
+    async def notice_delivered(self, notice_id: int) -> None: ...
+
+    async def notice_failed(self, notice_id: int, retry_at: datetime, error: str) -> None: ...
+
+    # ---- idempotency
+    async def first_time(self, key: str, now: datetime) -> bool:
+        """True the first time `key` is seen (platform request ids); False on a repeat."""
+        ...
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+class Notifier(Protocol):
+    """A chat platform's outbound side."""
+
+    platform: str
+
+    async def deliver(self, notice: Notice, incident: Incident) -> ChannelRef | None:
+        """Posts `notice`. For ANNOUNCE, returns the thread it opened.
+
+        Raises `DeliveryError` (optionally with `retry_after`) when it could not post;
+        the dispatcher keeps the notice and retries.
+        """
+        ...
+
+
+class Pager(Protocol):
+    """An external paging or ticketing backend (PagerDuty, Opsgenie, webhook, …)."""
+
+    name: str
+
+    async def page(self, notice: Notice, incident: Incident) -> None:
+        """Triggers/acknowledges/resolves per `notice.data["action"]`; raises DeliveryError."""
+        ...
+
+
+# --------------------------------------------------------------------------- probes
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOutcome:
+    """One probe's result as the core shows it. `status`: ok, warn, fail or error."""
+
+    name: str
+    service: str
+    kind: str
+    status: str
+    summary: str
+    details: tuple[str, ...] = ()
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReport:
+    outcomes: tuple[ProbeOutcome, ...]
+    elapsed_s: float
+
+    def counts(self) -> dict[str, int]:
+        c = {"ok": 0, "warn": 0, "fail": 0, "error": 0}
+        for o in self.outcomes:
+            c[o.status] = c.get(o.status, 0) + 1
+        return c
+
+    def summary(self) -> str:
+        """`7 ok · 1 warn · 1 fail · 0 error in 1.2 s`."""
+        c = self.counts()
+        return (
+            f"{c['ok']} ok · {c['warn']} warn · {c['fail']} fail · {c['error']} error"
+            f" in {self.elapsed_s:.1f} s"
+        )
+
+
+class ProbeRunner(Protocol):
+    """Runs configured probes. Chat can only name configured probes or services."""
+
+    def catalogue(self) -> Mapping[str, str]:
+        """Configured probe name -> service name."""
+        ...
+
+    async def run(self, selection: Sequence[str]) -> ProbeReport:
+        """Runs the probes named by `selection` (names, services or `all`) concurrently.
+
+        Raises `UserError` naming what is unknown and what is configured.
+        """
+        ...

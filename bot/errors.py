@@ -1,0 +1,45 @@
+"""One exception tree.
+
+`UserError` is shown to the person who typed the command, as is; `InfraError` is logged
+with context and answered with a generic message. Each adapter has exactly one error
+boundary that applies this rule.
+"""
+
+from __future__ import annotations
+
+
+class IncidentBotError(Exception):
+    """Base of every error incidentbot raises on purpose."""
+
+
+class UserError(IncidentBotError):
+    """Bad input or a refused action; the message says what was expected."""
+
+
+class InfraError(IncidentBotError):
+    """A dependency failed (store, platform, pager); never shown verbatim in chat."""
+
+
+class ConflictError(InfraError):
+    """An optimistic-concurrency check failed: the incident changed underneath us."""
+
+
+class DeliveryError(InfraError):
+    """A platform or pager call failed; the notice stays in the outbox and is retried.
+
+    `retry_after` (seconds) is the platform's own hint (HTTP 429 Retry-After), if any.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConfigError(IncidentBotError):
+    """The configuration is invalid: names the file, the key and what was expected."""
+
+    def __init__(self, file: str, key: str, expected: str) -> None:
+        super().__init__(f"{file}: {key}: {expected}")
+        self.file = file
+        self.key = key
+        self.expected = expected
