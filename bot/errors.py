@@ -43,3 +43,9 @@ class ConfigError(IncidentBotError):
         self.file = file
         self.key = key
         self.expected = expected
+
+
+class DeliveryRejected(DeliveryError):
+    """The receiving service refused the request itself (HTTP 4xx other than 408/425/429:
+    bad credentials, invalid payload, unknown repository). Retrying the same request will
+    not help, so a dispatcher may stop retrying and tell people to act by hand."""
