@@ -1,0 +1,456 @@
+"""The `/incident` command language: typed commands, a text parser, and help from one table.
+
+`parse(text, lexicon)` turns what follows `/incident` (Slack text, a console line, a bot
+mention) into a Command, or raises `UserError` saying what was expected. Discord builds
+the same Command types from typed options. Any text yields one or the other, never
+another exception (fuzzed in tests).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.core.model import Actor, Role, Severity, Status
+from bot.core.policy import parse_duration
+from bot.errors import UserError
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, slots=True)
+class Declare:
+    title: str
+    severity: Severity | None = None
+    private: bool = False
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SetSeverity:
+    incident: int | None
+    severity: Severity
+
+
+@dataclass(frozen=True, slots=True)
+class SetCommander:
+    incident: int | None
+    user: Actor | None = None  # None: the caller
+
+
+@dataclass(frozen=True, slots=True)
+class AssignRole:
+    incident: int | None
+    role: Role
+    user: Actor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    incident: int | None
+    status: Status
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PostUpdate:
+    incident: int | None
+    findings: str
+    actions: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AddNote:
+    incident: int | None
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunProbes:
+    incident: int | None
+    targets: tuple[str, ...] = ()  # empty: the configured default
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve:
+    incident: int | None
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Postmortem:
+    incident: int | None
+    link: str = ""  # empty: post the draft; a link or text: attach it
+
+
+@dataclass(frozen=True, slots=True)
+class Snooze:
+    incident: int | None
+    duration: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class ShowTimeline:
+    incident: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ListIncidents:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    topic: str = ""
+
+
+Command = (
+    Declare
+    | SetSeverity
+    | SetCommander
+    | AssignRole
+    | SetStatus
+    | PostUpdate
+    | AddNote
+    | RunProbes
+    | Resolve
+    | Postmortem
+    | Snooze
+    | ShowTimeline
+    | ListIncidents
+    | Help
+)
+
+# --------------------------------------------------------------------------- lexing
+
+_INCIDENT = re.compile(r"^(?:inc-?|#)(\d{1,9})$", re.IGNORECASE)
+_SEVERITY_SHAPED = re.compile(r"^(?:sev|p|s)\d+$", re.IGNORECASE)
+_MENTION = re.compile(r"^<@!?([A-Za-z0-9_.-]+)(?:\|([^>]*))?>$")
+_AT_NAME = re.compile(r"^@([A-Za-z0-9_.-]{1,80})$")
+_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
+MAX_TEXT = 3000
+
+
+def _tokens(text: str) -> list[str]:
+    """Shell-like words (quotes group a title); a lone apostrophe (`can't`) is just a letter."""
+    try:
+        return shlex.split(text, posix=True)
+    except ValueError:  # unbalanced quotes: read the words literally rather than refuse
+        return text.split()
+
+
+def _raw_rest(text: str, n: int) -> str:
+    """Free text: `text` without its first `n` words, spacing kept, one pair of
+    enclosing quotes removed."""
+    rest = text.strip()
+    for _ in range(n):
+        parts = rest.split(None, 1)
+        rest = parts[1] if len(parts) > 1 else ""
+    rest = rest.strip()
+    if len(rest) >= 2 and rest[0] == rest[-1] and rest[0] in "\"'":
+        rest = rest[1:-1].strip()
+    return rest
+
+
+def parse_user(token: str) -> Actor | None:
+    """`<@U123>`, `<@U123|alice>`, `<@!123>` or `@alice` -> Actor; anything else None."""
+    m = _MENTION.match(token)
+    if m:
+        return Actor(m.group(1), m.group(2) or "")
+    m = _AT_NAME.match(token)
+    if m:
+        return Actor(m.group(1), m.group(1))
+    return None
+
+
+def parse_incident(token: str) -> int | None:
+    m = _INCIDENT.match(token)
+    return int(m.group(1)) if m else None
+
+
+def parse_severity(token: str, lexicon: Mapping[str, Severity]) -> Severity:
+    sev = lexicon.get(token.lower())
+    if sev is None:
+        raise UserError(f"Unknown severity {token!r}. Expected one of: {_levels(lexicon)}.")
+    return sev
+
+
+def _levels(lexicon: Mapping[str, Severity]) -> str:
+    return ", ".join(sorted({s.value for s in lexicon.values()}))
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One subcommand: its usage line and summary (the help text) and its parser."""
+
+    name: str
+    usage: str
+    summary: str
+    parse: Callable[[list[str], str, Mapping[str, Severity]], Command]
+
+
+def _take_incident(args: list[str]) -> tuple[int | None, list[str]]:
+    if args and (n := parse_incident(args[0])) is not None:
+        return n, args[1:]
+    return None, args
+
+
+def _need(cond: bool, usage: str, what: str) -> None:
+    if not cond:
+        raise UserError(f"{what}. Usage: /incident {usage}")
+
+
+def _declare(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    usage = SPECS["declare"].usage
+    words: list[str] = []
+    private = False
+    tags: list[str] = []
+    severity: Severity | None = None
+    description = ""
+    it = iter(args)
+    for tok in it:
+        if tok in ("--private", "--security"):
+            private = True
+            if tok == "--security":
+                tags.append("security")
+        elif tok in ("--tag", "--sev", "--severity", "--desc", "--description"):
+            val = next(it, None)
+            _need(val is not None, usage, f"{tok} needs a value")
+            assert val is not None
+            if tok == "--tag":
+                tags.append(val.lower())
+            elif tok in ("--sev", "--severity"):
+                severity = parse_severity(val, lex)
+            else:
+                description = val
+        elif tok.startswith("--"):
+            raise UserError(f"Unknown option {tok}. Usage: /incident {usage}")
+        else:
+            words.append(tok)
+    if severity is None and words:
+        last = words[-1]
+        if last.lower() in lex:
+            severity = lex[last.lower()]
+            words.pop()
+        elif _SEVERITY_SHAPED.match(last):
+            raise UserError(
+                f"Unknown severity {last!r}. Expected one of: {_levels(lex)}. Nothing was created."
+            )
+    title = " ".join(words).strip()
+    if not title:
+        raise UserError(f"A title is needed. Usage: /incident {usage}")
+    _need(len(title) <= 200, usage, "The title is too long (200 characters at most)")
+    if "security" in tags:
+        private = True
+    return Declare(title, severity, private, description, tuple(dict.fromkeys(tags)))
+
+
+def _sev(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    _need(len(rest) == 1, SPECS["sev"].usage, "Give exactly one severity")
+    return SetSeverity(inc, parse_severity(rest[0], lex))
+
+
+def _ic(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    usage = SPECS["ic"].usage
+    _need(len(rest) <= 1, usage, "Give at most one person")
+    user = parse_user(rest[0]) if rest else None
+    _need(not rest or user is not None, usage, f"{rest[0] if rest else ''!r} is not a @mention")
+    return SetCommander(inc, user)
+
+
+def _role(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    usage = SPECS["role"].usage
+    roles = ", ".join(r.value for r in Role)
+    _need(1 <= len(rest) <= 2, usage, f"Name a role ({roles}) and optionally a person")
+    try:
+        role = Role(rest[0].lower())
+    except ValueError:
+        raise UserError(f"Unknown role {rest[0]!r}. Expected one of: {roles}.") from None
+    user = parse_user(rest[1]) if len(rest) == 2 else None
+    _need(len(rest) == 1 or user is not None, usage, f"{rest[-1]!r} is not a @mention")
+    return AssignRole(inc, role, user)
+
+
+_STATUSES = tuple(s for s in Status if s is not Status.RESOLVED)
+
+
+def _status(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    names = "|".join(s.value for s in _STATUSES)
+    _need(bool(rest), SPECS["status"].usage, f"Name a status ({names})")
+    word = rest[0].lower()
+    if word == Status.RESOLVED.value:
+        raise UserError("To resolve, use /incident resolve [INC-n] [summary].")
+    try:
+        status = Status(word)
+    except ValueError:
+        raise UserError(f"Unknown status {rest[0]!r}. Expected one of: {names}.") from None
+    return SetStatus(inc, status, _clip(_raw_rest(raw, len(args) - len(rest) + 1)))
+
+
+def _update(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    text = _clip(_raw_rest(raw, len(args) - len(rest)))
+    findings, _, actions = text.partition(";")
+    _need(bool(findings.strip()), SPECS["update"].usage, "Say what you found")
+    return PostUpdate(inc, findings.strip(), actions.strip())
+
+
+def _note(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    text = _clip(_raw_rest(raw, len(args) - len(rest)))
+    _need(bool(text), SPECS["note"].usage, "The note is empty")
+    return AddNote(inc, text)
+
+
+_PROBE_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+def _probe(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    for t in rest:
+        # Chat only names configured probes or services: never a URL, host or DSN.
+        _need(
+            bool(_PROBE_NAME.match(t)),
+            SPECS["probe"].usage,
+            f"{t[:40]!r} is not a probe or service name",
+        )
+    return RunProbes(inc, tuple(rest))
+
+
+def _resolve(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    return Resolve(inc, _clip(_raw_rest(raw, len(args) - len(rest))))
+
+
+def _postmortem(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    return Postmortem(inc, _clip(_raw_rest(raw, len(args) - len(rest))))
+
+
+def _snooze(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    usage = SPECS["snooze"].usage
+    _need(len(rest) == 1, usage, "Give one duration like 30m or 1h")
+    try:
+        duration = parse_duration(rest[0])
+    except ValueError as exc:
+        raise UserError(f"{exc}. Usage: /incident {usage}") from None
+    _need(duration <= timedelta(days=7), usage, "Snooze for 7 days at most")
+    return Snooze(inc, duration)
+
+
+def _timeline(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    _need(not rest, SPECS["timeline"].usage, "Unexpected words after the incident")
+    return ShowTimeline(inc)
+
+
+def _list(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    return ListIncidents()
+
+
+def _help(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    return Help(args[0].lower() if args else "")
+
+
+def _clip(text: str) -> str:
+    return text[:MAX_TEXT]
+
+
+SPECS: dict[str, Spec] = {
+    s.name: s
+    for s in (
+        Spec(
+            "declare",
+            'declare <title> [severity] [--private] [--tag <tag>] [--desc "<description>"]',
+            "Open an incident, announce it, open its thread, page per severity, start the cadence.",
+            _declare,
+        ),
+        Spec("sev", "sev [INC-n] <severity>", "Change the severity (cadence follows).", _sev),
+        Spec("ic", "ic [INC-n] [@user]", "Designate the incident commander (you by default).", _ic),
+        Spec("role", "role [INC-n] <scribe|comms> [@user]", "Assign a response role.", _role),
+        Spec(
+            "status",
+            "status [INC-n] <investigating|identified|mitigating|monitoring> [note]",
+            "Move the status; drafts the status-page text for SEV1/SEV2.",
+            _status,
+        ),
+        Spec(
+            "update",
+            "update [INC-n] <findings> [; actions]",
+            "Post the IC update; resets the reminder clock.",
+            _update,
+        ),
+        Spec("note", "note [INC-n] <text>", "Add a timestamped timeline entry.", _note),
+        Spec(
+            "probe",
+            "probe [INC-n] [name|service|all …]",
+            "Run diagnostic probes; results go to the incident thread.",
+            _probe,
+        ),
+        Spec(
+            "resolve",
+            "resolve [INC-n] [summary]",
+            "Resolve; stops reminders and schedules the post-mortem.",
+            _resolve,
+        ),
+        Spec(
+            "postmortem",
+            "postmortem [INC-n] [link]",
+            "Post the post-mortem draft, or attach the finished one by link.",
+            _postmortem,
+        ),
+        Spec(
+            "snooze", "snooze [INC-n] <30m|1h|…>", "Delay the next update reminder once.", _snooze
+        ),
+        Spec("timeline", "timeline [INC-n]", "Show the timeline.", _timeline),
+        Spec("list", "list", "List open incidents.", _list),
+        Spec("help", "help [command]", "Show this help.", _help),
+    )
+}
+
+ALIASES = {"severity": "sev", "commander": "ic", "pm": "postmortem", "ls": "list", "?": "help"}
+
+
+def parse(text: str, lexicon: Mapping[str, Severity]) -> Command:
+    """Parses the words after `/incident`. Raises `UserError` saying what was expected."""
+    raw = text.translate(_QUOTES).strip()
+    if raw.lower().startswith("/incident"):
+        raw = raw[len("/incident") :].strip()
+    if len(raw) > MAX_TEXT + 200:
+        raise UserError(f"That command is too long ({len(raw)} characters).")
+    tokens = _tokens(raw)
+    if not tokens:
+        return Help()
+    name = ALIASES.get(tokens[0].lower(), tokens[0].lower())
+    spec = SPECS.get(name)
+    if spec is None:
+        raise UserError(
+            f"Unknown command {tokens[0][:40]!r}. Expected one of: {', '.join(SPECS)}."
+            " Try /incident help."
+        )
+    return spec.parse(tokens[1:], _raw_rest(raw, 1), lexicon)
+
+
+def help_text(topic: str = "") -> str:
+    """Help, from the command table itself."""
+    topic = ALIASES.get(topic, topic)
+    if topic in SPECS:
+        s = SPECS[topic]
+        return f"/incident {s.usage}\n  {s.summary}"
+    lines = ["Usage: /incident <command> …"]
+    lines += [f"  /incident {s.usage}\n      {s.summary}" for s in SPECS.values()]
+    lines.append("Severity: SEV1–SEV4 (aliases like p1, critical, high, low). INC-n is optional")
+    lines.append("inside an incident's thread or when it is the only open one in the channel.")
+    return "\n".join(lines)

@@ -1,0 +1,271 @@
+"""Message templates (SPEC §3), neutral and configurable.
+
+A template is text with `{placeholders}`. Its first line becomes the message title; a line
+shaped `Label: value` becomes a field; every other line goes to the body. Configuration
+may replace any template by name (`templates:` in the YAML); unknown placeholders in a
+configured template are rejected at start-up (`Templates.validate`).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.core.messages import Button, Field, Message
+from bot.core.model import Incident, Severity, TimelineEntry
+
+DEFAULTS: dict[str, str] = {
+    "initial": (
+        "INCIDENT DECLARED: {title}\n"
+        "Severity: {severity}\n"
+        "Commander: {commander}\n"
+        "Start time: {start_time}\n"
+        "Impact: {impact}\n"
+        "Status: {status}\n"
+        "Next update: {next_update}"
+    ),
+    "update": (
+        "INCIDENT UPDATE: {title}\n"
+        "Severity: {severity}\n"
+        "Duration: {duration}\n"
+        "Status: {status}\n"
+        "Current findings: {findings}\n"
+        "Actions in progress: {actions}\n"
+        "Next update: {next_update}"
+    ),
+    "reminder": (
+        "UPDATE DUE: {key} {title}\n"
+        "Commander: {commander}\n"
+        "Due: {due} (every {cadence} for {severity})\n"
+        "Next reminder: {next_update}\n"
+        "Post it with /incident update {key} <findings> ; <actions>. Pre-filled:\n"
+        "```\n{prefilled}\n```"
+    ),
+    "resolved": (
+        "INCIDENT RESOLVED: {title}\n"
+        "Severity: {severity}\n"
+        "Duration: {duration}\n"
+        "Resolved at: {end_time}\n"
+        "Summary: {summary}\n"
+        "Post-mortem: {postmortem_due}"
+    ),
+    "ops_line": "[INCIDENT] {severity} {key} - {title}. {status_word}.",
+    "status_investigating": (
+        "[Investigating] We are investigating reports of {title}.\n"
+        "Users may experience {impact_lower}.\n"
+        "We will provide an update within {cadence}."
+    ),
+    "status_identified": (
+        "[Identified] The issue has been identified as {note_or_title}.\n"
+        "We are working on a fix. We will provide an update within {cadence}."
+    ),
+    "status_mitigating": (
+        "[Identified] A fix for {title} is being rolled out.\n"
+        "We will provide an update within {cadence}."
+    ),
+    "status_monitoring": (
+        "[Monitoring] A fix has been implemented for {title} and we are monitoring the results."
+    ),
+    "status_resolved": (
+        "[Resolved] The issue affecting {title} has been resolved.\n"
+        "The root cause was {summary_or_tbd}.\n"
+        "We apologize for the disruption and will publish a detailed post-mortem."
+    ),
+    "checklist": (
+        "5-MINUTE TRIAGE: {key}\n"
+        "0-1 min: acknowledge, confirm severity ({severity}), confirm the commander ({commander})\n"
+        "1-2 min: assess scope: health endpoints, error rates, latency (probes: {probes})\n"
+        "2-3 min: recent changes: deploys, infrastructure, external dependencies\n"
+        "3-4 min: communicate: post in the incident channel{status_page_step}, page more help\n"
+        "4-5 min: recent deploy? consider rollback; otherwise start diagnostics and the timeline"
+    ),
+    "escalation": (
+        "ESCALATION: {key} {title}\n"
+        "Severity: {severity}\n"
+        "Reason: {reason}\n"
+        "Escalated to: {contacts}"
+    ),
+    "page": "PAGE: {key} {title}\nSeverity: {severity}\nContacts: {contacts}",
+    "postmortem_reminder": (
+        "POST-MORTEM DUE: {key} {title}\n"
+        "Resolved: {end_time}\n"
+        "Due by: {due}\n"
+        "Draft it with /incident postmortem {key};"
+        " attach it with /incident postmortem {key} <link>."
+    ),
+}
+
+_FIELD = re.compile(r"^([A-Z][A-Za-z0-9 ()/-]{0,40}): (.*)$")
+_FORMATTER = string.Formatter()
+
+
+def utc(dt: datetime | None) -> str:
+    """`2026-11-22 16:20 UTC`, or `—`."""
+    return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "—"
+
+
+def hhmm(dt: datetime | None) -> str:
+    return dt.strftime("%H:%M UTC") if dt else "—"
+
+
+@dataclass(frozen=True, slots=True)
+class Templates:
+    """The template set: defaults overridden by configuration."""
+
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+    def text(self, name: str) -> str:
+        return self.overrides.get(name, DEFAULTS[name])
+
+    def validate(self) -> list[str]:
+        """Problems with the overrides (unknown template names or placeholders)."""
+        problems: list[str] = []
+        for name, text in self.overrides.items():
+            if name not in DEFAULTS:
+                problems.append(f"{name}: unknown template; expected one of {', '.join(DEFAULTS)}")
+                continue
+            allowed = _placeholders(DEFAULTS[name]) | COMMON_PLACEHOLDERS
+            try:
+                used = _placeholders(text)
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
+                continue
+            if unknown := used - allowed:
+                problems.append(
+                    f"{name}: unknown placeholder(s) {', '.join(sorted(unknown))};"
+                    f" expected some of {', '.join(sorted(allowed))}"
+                )
+        return problems
+
+    def fill(self, name: str, values: Mapping[str, str]) -> str:
+        """The template's text with `values` substituted (missing ones render as `—`)."""
+        return self.text(name).format_map(_Defaulting(values))
+
+    def render(
+        self,
+        name: str,
+        values: Mapping[str, str],
+        *,
+        severity: Severity | None = None,
+        mentions: Sequence[str] = (),
+        buttons: Sequence[Button] = (),
+    ) -> Message:
+        """The template as a Message: first line title, `Label: value` lines fields."""
+        lines = self.fill(name, values).split("\n")
+        fields: list[Field] = []
+        body: list[str] = []
+        in_block = False
+        for line in lines[1:]:
+            if line.startswith("```"):
+                in_block = not in_block
+            m = None if in_block or body else _FIELD.match(line)
+            if m:
+                fields.append(Field(m.group(1), m.group(2)))
+            else:
+                body.append(line)
+        return Message(
+            title=lines[0],
+            fields=tuple(fields),
+            body="\n".join(body),
+            mentions=tuple(mentions),
+            buttons=tuple(buttons),
+            severity=severity,
+        )
+
+
+COMMON_PLACEHOLDERS = frozenset(
+    {"key", "title", "severity", "status", "commander", "start_time", "duration", "cadence"}
+)
+
+
+def _placeholders(text: str) -> set[str]:
+    return {f for _, f, _, _ in _FORMATTER.parse(text) if f}
+
+
+class _Defaulting(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "—"
+
+
+def commander_label(incident: Incident) -> str:
+    return f"<@{incident.commander.id}>" if incident.commander else "unassigned"
+
+
+def timeline_lines(entries: Sequence[TimelineEntry]) -> list[str]:
+    """`16:20 UTC  declared  Checkout 500s (by @alice)` lines."""
+    out = []
+    for e in entries:
+        who = f" (by {e.actor.label})" if e.actor else ""
+        out.append(f"{hhmm(e.at)}  {e.kind:<9} {e.text}{who}")
+    return out
+
+
+def postmortem_markdown(
+    incident: Incident, entries: Sequence[TimelineEntry], *, duration: str
+) -> str:
+    """The blameless post-mortem draft (runbook structure + five-whys skeleton)."""
+    tl = "\n".join(
+        f"| {utc(e.at)} | {e.kind} | {e.text.replace('|', '/')}"
+        f" | {e.actor.label if e.actor else ''} |"
+        for e in entries
+    )
+    roles = ", ".join(f"{r.value}: {a.label}" for r, a in incident.roles.items()) or "—"
+    return f"""# Post-mortem: {incident.key} {incident.title}
+
+*Blameless: this review is about systems and processes, not individuals.*
+
+| | |
+|---|---|
+| Severity | {incident.severity.value} |
+| Status | {incident.status.value} |
+| Started | {utc(incident.declared_at)} |
+| Resolved | {utc(incident.resolved_at)} |
+| Duration | {duration} |
+| Commander | {incident.commander.label if incident.commander else "—"} |
+| Roles | {roles} |
+
+## Summary
+
+{incident.summary or "_What happened, when, and what was the impact._"}
+
+## Timeline
+
+| Time | Event | Detail | By |
+|---|---|---|---|
+{tl}
+
+## Root cause
+
+_The fundamental reason the incident occurred._
+
+## Five whys
+
+1. Why did users see the impact? ->
+2. Why? ->
+3. Why? ->
+4. Why? ->
+5. Why? ->
+
+Root cause: _…_
+
+## Contributing factors
+
+- _Other conditions that made the incident worse._
+
+## What went well
+
+- _…_
+
+## What could be improved
+
+- _Gaps in detection, response, or tooling._
+
+## Action items
+
+| Action | Owner | Due | Ticket |
+|---|---|---|---|
+|  |  |  |  |
+"""

@@ -1,0 +1,115 @@
+"""Renders incidents into template values and Messages (pure; no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.core.messages import Button, Message
+from bot.core.model import Incident, Status, TimelineEntry
+from bot.core.policy import Policy, format_duration
+from bot.core.ports import ProbeReport
+from bot.core.templates import Templates, commander_label, hhmm, timeline_lines, utc
+
+STATUS_WORD = {
+    Status.INVESTIGATING: "Investigating",
+    Status.IDENTIFIED: "Identified",
+    Status.MITIGATING: "Mitigating",
+    Status.MONITORING: "Monitoring",
+    Status.RESOLVED: "Resolved",
+}
+PROBE_ICON = {"ok": "✅", "warn": "⚠️", "fail": "❌", "error": "💥"}
+
+
+class Views:
+    """Template values and messages for one policy and template set."""
+
+    def __init__(self, policy: Policy, templates: Templates) -> None:
+        self.policy = policy
+        self.templates = templates
+
+    def values(self, inc: Incident, now: datetime, **extra: str) -> dict[str, str]:
+        p = self.policy.of(inc.severity)
+        end = inc.resolved_at or now
+        nxt = self.policy.next_reminder_at(inc)
+        impact = inc.description or p.impact
+        v = {
+            "key": inc.key,
+            "title": inc.title,
+            "severity": inc.severity.value,
+            "status": STATUS_WORD[inc.status],
+            "status_word": STATUS_WORD[inc.status],
+            "commander": commander_label(inc),
+            "start_time": utc(inc.declared_at),
+            "end_time": utc(inc.resolved_at),
+            "duration": format_duration(end - inc.declared_at),
+            "cadence": format_duration(p.update_every),
+            "impact": impact,
+            "impact_lower": impact[:1].lower() + impact[1:],
+            "next_update": f"{hhmm(nxt)} (in {format_duration(nxt - now)})" if nxt else "—",
+            "summary": inc.summary or "—",
+            "summary_or_tbd": inc.summary or "still being determined",
+            "note_or_title": inc.title,
+        }
+        v.update(extra)
+        return v
+
+    def initial(self, inc: Incident, now: datetime, mentions: Sequence[str]) -> Message:
+        return self.templates.render(
+            "initial", self.values(inc, now), severity=inc.severity, mentions=mentions
+        )
+
+    def update(self, inc: Incident, now: datetime, findings: str, actions: str) -> Message:
+        values = self.values(inc, now, findings=findings, actions=actions or "—")
+        return self.templates.render("update", values, severity=inc.severity)
+
+    def reminder(
+        self, inc: Incident, now: datetime, due: datetime, mentions: Sequence[str]
+    ) -> Message:
+        prefilled = self.templates.fill(
+            "update",
+            self.values(inc, now, findings="<what we know>", actions="<what we are doing>"),
+        )
+        values = self.values(inc, now, due=hhmm(due), prefilled=prefilled)
+        buttons = (
+            Button("snooze", "Snooze 15m", f"{inc.key} 15m"),
+            Button("snooze", "Snooze 30m", f"{inc.key} 30m"),
+            Button("snooze", "Snooze 1h", f"{inc.key} 1h"),
+            Button("post_update", "Post update", inc.key),
+        )
+        return self.templates.render(
+            "reminder", values, severity=inc.severity, mentions=mentions, buttons=buttons
+        )
+
+    def status_page(self, inc: Incident, now: datetime, note: str = "") -> Message:
+        name = f"status_{inc.status.value}"
+        extra = {"note_or_title": note} if note else {}
+        text = self.templates.fill(name, self.values(inc, now, **extra))
+        return Message(title="Status-page draft", body=text, severity=inc.severity)
+
+    def ops_line(self, inc: Incident, now: datetime) -> Message:
+        return Message(title=self.templates.fill("ops_line", self.values(inc, now)))
+
+    def timeline(self, inc: Incident, entries: Sequence[TimelineEntry]) -> Message:
+        body = "\n".join(timeline_lines(entries)) or "(empty)"
+        return Message(title=f"Timeline of {inc.key}: {inc.title}", body=body)
+
+    def probes(self, report: ProbeReport) -> Message:
+        lines: list[str] = []
+        for o in report.outcomes:
+            lines.append(
+                f"{PROBE_ICON.get(o.status, '?')} {o.name} ({o.service}/{o.kind}) {o.status}:"
+                f" {o.summary} [{o.elapsed_s * 1000:.0f} ms]"
+            )
+            lines.extend(f"    {d}" for d in o.details)
+        return Message(title=f"PROBES: {report.summary()}", body="\n".join(lines))
+
+    def listing(self, incidents: Sequence[Incident], now: datetime) -> Message:
+        if not incidents:
+            return Message(title="No open incidents.")
+        lines = [
+            f"{i.key}  {i.severity.value}  {STATUS_WORD[i.status]:<13} {i.title}"
+            f"  (IC {commander_label(i)}, open {format_duration(now - i.declared_at)})"
+            for i in incidents
+        ]
+        return Message(title=f"{len(incidents)} open incident(s)", body="\n".join(lines))
