@@ -382,7 +382,7 @@ class FakeDiscord:
         rx = re.compile(pattern)
         return [c for c in self.calls if c.method == method and rx.fullmatch(c.path)]
 
-    async def wait_for(self, pred: Callable[[], T | None], timeout: float = 5.0) -> T:
+    async def wait_for(self, pred: Callable[[], T | None], within: float = 5.0) -> T:
         """Waits until `pred()` is truthy (re-checked on every state change); returns it."""
         result: list[T] = []
 
@@ -394,7 +394,7 @@ class FakeDiscord:
             return False
 
         async with self._cond:
-            await asyncio.wait_for(self._cond.wait_for(check), timeout)
+            await asyncio.wait_for(self._cond.wait_for(check), within)
         return result[0]
 
     async def _changed(self) -> None:
@@ -565,10 +565,10 @@ class FakeDiscord:
                 rec.delivered_at = asyncio.get_running_loop().time()
         await self._changed()
 
-    async def wait_ready(self, timeout: float = 10.0) -> None:
+    async def wait_ready(self, within: float = 10.0) -> None:
         """Waits until the bot identified and its application commands are synced."""
         await self.wait_for(
-            lambda: self.connected and self.identifies > 0 and self.commands, timeout
+            lambda: self.connected and self.identifies > 0 and self.commands, within
         )
 
     # ------------------------------------------------------------------ driver
