@@ -216,6 +216,24 @@ class IncidentService:
             Reply(),
         )
 
+    async def paging_failed(self, notice: Notice, error: str) -> None:
+        """Says loudly in the thread that a page did not go out (it keeps being retried)."""
+        contacts = tuple(g for g in notice.data.get("contacts", "").split(",") if g)
+        ids = self.policy.resolve_contacts(contacts)
+
+        def m(i: Incident, now: datetime) -> Outcome:
+            msg = Message(
+                title=f"⚠️ PAGING FAILED via {notice.channel}:"
+                f" page {', '.join(contacts) or 'on-call'} manually. The bot keeps retrying.",
+                body=f"Error: {error[:200]}",
+                mentions=ids,
+                severity=i.severity,
+            )
+            entry = TimelineEntry(now, "page", f"paging via {notice.channel} failed")
+            return i, [entry], [self._thread(i, msg)], Reply()
+
+        await self._mutate(notice.incident, m)
+
     # ------------------------------------------------------------------ dispatch
 
     async def _dispatch(self, cmd: c.Command, actor: Actor, where: ChannelRef) -> Reply:

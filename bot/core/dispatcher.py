@@ -1,0 +1,130 @@
+"""The dispatcher: delivers the outbox — chat notices through the platform's Notifier and
+pages through the configured Pagers — with retries, in order per incident.
+
+A notice is only marked delivered after the platform accepted it; a failure keeps it in
+the outbox with a backoff (the platform's Retry-After when given), so nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+
+import structlog
+
+from bot.core.loop import DueLoop
+from bot.core.messages import Notice, NoticeKind
+from bot.core.ports import Clock, IncidentStore, Notifier, Pager
+from bot.core.service import IncidentService
+from bot.errors import DeliveryError
+
+log = structlog.get_logger("incidentbot.dispatcher")
+
+MAX_BACKOFF_S = 300.0
+
+
+def backoff_s(attempts: int, retry_after: float | None) -> float:
+    """Retry-After when the platform gave one, else exponential (1 s … 5 min) with jitter."""
+    if retry_after is not None:
+        return max(0.0, min(retry_after, MAX_BACKOFF_S))
+    base: float = min(MAX_BACKOFF_S, 2.0 ** min(attempts, 12))
+    return base * (0.5 + random.random() / 2)
+
+
+class Dispatcher:
+    """Delivers claimed notices; `notifiers` by platform name, `pagers` by pager name."""
+
+    def __init__(
+        self,
+        *,
+        store: IncidentStore,
+        service: IncidentService,
+        notifiers: Mapping[str, Notifier],
+        pagers: Mapping[str, Pager],
+        clock: Clock,
+        owner: str,
+        lease: timedelta = timedelta(seconds=30),
+        batch: int = 100,
+        max_idle: timedelta = timedelta(seconds=5),
+    ) -> None:
+        self.store = store
+        self.service = service
+        self.notifiers = notifiers
+        self.pagers = pagers
+        self.clock = clock
+        self.owner = owner
+        self.lease = lease
+        self.delivered = 0
+        self.failures = 0
+        self.loop = DueLoop(
+            "dispatcher",
+            clock=clock,
+            step=self.step,
+            next_due=store.next_notice_at,
+            batch=batch,
+            max_idle=max_idle,
+        )
+
+    def wake(self) -> None:
+        self.loop.wake()
+
+    async def run(self) -> None:
+        await self.loop.run()
+
+    def stop(self) -> None:
+        self.loop.stop()
+
+    async def step(self, now: datetime) -> int:
+        """Delivers what is deliverable at `now`; returns how many notices were claimed."""
+        notices = await self.store.claim_notices(now, self.owner, self.lease, self.loop.batch)
+        if notices:
+            await asyncio.gather(*(self._deliver(n) for n in notices))
+        return len(notices)
+
+    async def drain(self, deadline: datetime) -> None:
+        """Delivers until nothing is due now or `deadline` passes (used on shutdown/EOF)."""
+        while self.clock.now() < deadline:
+            if await self.step(self.clock.now()) == 0:
+                return
+
+    async def _deliver(self, notice: Notice) -> None:
+        try:
+            await self._send(notice)
+        except Exception as exc:
+            retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
+            delay = backoff_s(notice.attempts, retry_after)
+            self.failures += 1
+            log.warning(
+                "notice.delivery_failed",
+                incident=f"INC-{notice.incident}",
+                kind=notice.kind.value,
+                attempts=notice.attempts + 1,
+                retry_in_s=round(delay, 1),
+                error=str(exc)[:300],
+            )
+            retry_at = self.clock.now() + timedelta(seconds=delay)
+            await self.store.notice_failed(notice.id, retry_at, str(exc)[:500])
+            if notice.kind is NoticeKind.PAGE and notice.attempts == 0:
+                await self.service.paging_failed(notice, str(exc))
+            return
+        self.delivered += 1
+        await self.store.notice_delivered(notice.id)
+
+    async def _send(self, notice: Notice) -> None:
+        incident = await self.store.get(notice.incident)
+        if incident is None:
+            return  # the incident is gone; nothing left to say about it
+        if notice.kind is NoticeKind.PAGE:
+            pager = self.pagers.get(notice.channel)
+            if pager is None:
+                raise DeliveryError(f"no pager named {notice.channel!r} is configured")
+            await pager.page(notice, incident)
+            return
+        notifier = self.notifiers.get(notice.platform)
+        if notifier is None:
+            raise DeliveryError(f"platform {notice.platform!r} is not connected")
+        thread = await notifier.deliver(notice, incident)
+        if notice.kind is NoticeKind.ANNOUNCE and thread is not None and incident.thread is None:
+            await self.store.set_thread(incident.number, thread)
