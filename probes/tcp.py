@@ -1,0 +1,66 @@
+"""TCP probe: connect to `host:port`; optionally send a line and expect a substring back.
+
+Reads at most 1024 bytes of reply (like Gatus). The runner's deadline bounds a silent
+server; a reply that closes without the expected text is a fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from probes.base import Findings, ProbeResult, Status, describe, fmt_ms, single
+from probes.config import TcpProbeConfig
+
+MAX_REPLY = 1024
+
+
+class TcpProbe:
+    def __init__(self, config: TcpProbeConfig) -> None:
+        self.config = config
+
+    async def check(self) -> ProbeResult:
+        started = time.perf_counter()
+        cfg = self.config
+        target = f"{cfg.host}:{cfg.port}"
+        try:
+            reader, writer = await asyncio.open_connection(cfg.host, cfg.port)
+        except OSError as exc:
+            return single(cfg, Status.FAIL, f"{target} unreachable: {describe(exc)}", started)
+        connect_s = time.perf_counter() - started
+        f = Findings()
+        try:
+            if connect_s >= cfg.warn_latency:
+                f.warn(f"connected to {target} in {fmt_ms(connect_s)} ≥ {fmt_ms(cfg.warn_latency)}")
+            else:
+                f.ok(f"connected to {target} in {fmt_ms(connect_s)}")
+            if cfg.send is not None:
+                writer.write(cfg.send.encode())
+                await writer.drain()
+            if cfg.expect is not None:
+                reply = await _read_until(reader, cfg.expect.encode())
+                shown = reply[:80].decode("utf-8", "replace").strip()
+                if cfg.expect.encode() in reply:
+                    f.ok(f"reply contains {cfg.expect!r}")
+                else:
+                    f.fail(f"reply {shown!r} does not contain {cfg.expect!r}")
+        except OSError as exc:
+            f.fail(f"connection dropped: {describe(exc)}")
+        finally:
+            writer.close()
+            try:
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
+            except (TimeoutError, OSError):
+                pass
+        return f.result(cfg, f"connected in {fmt_ms(connect_s)}", started)
+
+
+async def _read_until(reader: asyncio.StreamReader, needle: bytes) -> bytes:
+    buf = b""
+    while needle not in buf and len(buf) < MAX_REPLY:
+        chunk = await reader.read(MAX_REPLY - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
