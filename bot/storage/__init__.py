@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from bot.core.ports import IncidentStore
-from bot.storage.dsn import EXPECTED_FORMS, POSTGRES_SCHEMES, redact, sqlite_path
+from bot.storage.dsn import EXPECTED_FORMS, POSTGRES_SCHEMES, sqlite_path
 
 
 def open_store(url: str) -> IncidentStore:
@@ -28,7 +28,9 @@ def open_store(url: str) -> IncidentStore:
         from bot.storage.postgres import PostgresStore
 
         return PostgresStore(url)
-    raise ValueError(f"unsupported database URL {redact(url)!r}: expected {EXPECTED_FORMS}")
+    # Only the scheme is echoed: a malformed URL may hide a secret where we cannot see it.
+    shown = f"scheme {scheme!r}" if scheme else "a URL without a scheme"
+    raise ValueError(f"unsupported database URL ({shown}): expected {EXPECTED_FORMS}")
 
 
 __all__ = ["open_store"]

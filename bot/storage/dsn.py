@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -38,7 +38,9 @@ def scrub(text: str, url: str) -> str:
     except ValueError:
         password = None
     if password:
-        text = text.replace(password, "***")
+        # Drivers may quote the password as given or percent-decoded.
+        for form in {password, unquote(password)}:
+            text = text.replace(form, "***")
     return text
 
 
@@ -50,7 +52,7 @@ def sqlite_path(url: str) -> str:
     Raises ValueError for anything else.
     """
     if not url.startswith(SQLITE_PREFIX) or len(url) == len(SQLITE_PREFIX):
-        raise ValueError(f"expected a database URL like {EXPECTED_FORMS}, got {redact(url)!r}")
+        raise ValueError(f"malformed sqlite URL: expected {EXPECTED_FORMS}")
     path = url[len(SQLITE_PREFIX) :]
     if path != ":memory:":
         path = str(Path(path))
