@@ -1,0 +1,161 @@
+"""OpsgeniePager against a local Alert API that checks fields, limits and the GenieKey."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from bot.core.model import Severity
+from bot.errors import DeliveryError, DeliveryRejected
+from bot.paging.opsgenie import OpsgeniePager
+from tests.fakes.paging_services import FakeOpsgenie, Scripted
+from tests.integration.paging.conftest import FAST, SleepRecorder, make_incident, make_notice
+
+API_KEY = "eb243592-faa2-4ba2-a551q-1afdf565c889"
+RESPONDERS = {"oncall": [{"type": "team", "name": "ops"}, {"type": "user", "username": "a@x.io"}]}
+
+
+@pytest.fixture
+async def og() -> AsyncIterator[FakeOpsgenie]:
+    fake = FakeOpsgenie(API_KEY)
+    await fake.start()
+    yield fake
+    await fake.aclose()
+
+
+def pager(
+    og: FakeOpsgenie, client: httpx.AsyncClient, sleeps: SleepRecorder, api_key: str = API_KEY
+) -> OpsgeniePager:
+    return OpsgeniePager(
+        "opsgenie",
+        client=client,
+        api_key=api_key,
+        url=og.url,
+        responders=RESPONDERS,
+        tags=["prod"],
+        policy=FAST,
+        sleep=sleeps,
+    )
+
+
+async def test_trigger_creates_an_alert_with_alias_priority_and_responders(
+    og: FakeOpsgenie, client: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
+    await pager(og, client, sleeps).page(make_notice("trigger", "oncall"), make_incident())
+
+    assert og.problems == []
+    (req,) = og.requests
+    assert (req.method, req.path) == ("POST", "/v2/alerts")
+    assert req.headers["authorization"] == f"GenieKey {API_KEY}"
+    body = req.json()
+    assert body["message"] == "[SEV1] INC-7 Backend DB unreachable"
+    assert body["alias"] == "INC-7"
+    assert body["priority"] == "P1"
+    assert body["responders"] == RESPONDERS["oncall"]
+    assert body["tags"] == ["incidentbot", "SEV1", "prod", "db"]
+    assert body["details"]["severity"] == "SEV1"
+    assert body["description"].startswith("INCIDENT DECLARED: Backend DB unreachable")
+    assert og.alerts["INC-7"]["status"] == "open"
+
+
+@pytest.mark.parametrize(
+    ("severity", "priority"),
+    [(Severity.SEV1, "P1"), (Severity.SEV2, "P2"), (Severity.SEV3, "P3"), (Severity.SEV4, "P4")],
+)
+async def test_severity_maps_to_priority(
+    og: FakeOpsgenie,
+    client: httpx.AsyncClient,
+    sleeps: SleepRecorder,
+    severity: Severity,
+    priority: str,
+) -> None:
+    await pager(og, client, sleeps).page(make_notice(), make_incident(severity=severity))
+    assert og.requests[0].json()["priority"] == priority
+
+
+async def test_message_is_cut_to_130_characters_and_group_without_responders(
+    og: FakeOpsgenie, client: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
+    incident = make_incident(title="very long title " * 20, description="d" * 20000)
+    await pager(og, client, sleeps).page(make_notice("trigger", "engineering_manager"), incident)
+
+    assert og.problems == []
+    body = og.requests[0].json()
+    assert len(body["message"]) == 130
+    assert "responders" not in body
+
+
+async def test_repeated_trigger_is_deduplicated_by_alias(
+    og: FakeOpsgenie, client: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
+    p = pager(og, client, sleeps)
+    await p.page(make_notice(), make_incident())
+    await p.page(make_notice(), make_incident())
+    assert og.alerts["INC-7"]["count"] == 2
+    assert len(og.alerts) == 1
+
+
+async def test_acknowledge_and_close_by_alias(
+    og: FakeOpsgenie, client: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
+    p = pager(og, client, sleeps)
+    await p.page(make_notice("trigger"), make_incident())
+    await p.page(make_notice("acknowledge"), make_incident())
+    assert og.alerts["INC-7"]["acknowledged"] is True
+    resolved = make_incident(summary="failed over to the replica")
+    await p.page(make_notice("resolve", None), resolved)
+
+    assert og.problems == []
+    ack, close = og.requests[1], og.requests[2]
+    assert (ack.path, ack.query) == ("/v2/alerts/INC-7/acknowledge", {"identifierType": "alias"})
+    assert (close.path, close.query) == ("/v2/alerts/INC-7/close", {"identifierType": "alias"})
+    assert close.headers["authorization"] == f"GenieKey {API_KEY}"
+    assert close.json() == {"source": "incidentbot", "note": "failed over to the replica"}
+    assert og.alerts["INC-7"]["status"] == "closed"
+
+
+async def test_wrong_key_is_rejected_at_once_without_echoing_it(
+    og: FakeOpsgenie, client: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
+    wrong = "00000000-dead-beef-0000-000000000000"
+    with pytest.raises(DeliveryRejected) as caught:
+        await pager(og, client, sleeps, api_key=wrong).page(make_notice(), make_incident())
+
+    assert "HTTP 401: Could not authenticate" in str(caught.value)
+    assert wrong not in str(caught.value)
+    assert len(og.requests) == 1
+    assert og.alerts == {}
+
+
+async def test_429_then_5xx_then_success(
+    og: FakeOpsgenie, client: httpx.AsyncClient, sleeps: SleepRecorder
+) -> None:
+    og.script(
+        Scripted(429, {"Retry-After": "1"}, {"message": "Rate limit exceeded"}),
+        Scripted(500, body={"message": "Internal error"}),
+    )
+    await pager(og, client, sleeps).page(make_notice(), make_incident())
+
+    assert len(og.requests) == 3
+    assert sleeps.waits[0] == 1.0
+    assert len(sleeps.waits) == 2
+    assert og.alerts["INC-7"]["status"] == "open"
+
+
+async def test_connection_refused(
+    client: httpx.AsyncClient, sleeps: SleepRecorder, unused_port: int
+) -> None:
+    p = OpsgeniePager(
+        "opsgenie",
+        client=client,
+        api_key=API_KEY,
+        url=f"http://127.0.0.1:{unused_port}",
+        policy=FAST,
+        sleep=sleeps,
+    )
+    with pytest.raises(DeliveryError, match="cannot connect") as caught:
+        await p.page(make_notice("resolve"), make_incident())
+    assert API_KEY not in str(caught.value)
+    assert len(sleeps.waits) == FAST.attempts - 1
