@@ -6,7 +6,7 @@ a `FakeClock`, a recording notifier), never mocks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -74,7 +74,12 @@ class IncidentStore(Protocol):
         """Raises if the store cannot be reached."""
         ...
 
-    async def create(self, incident: Incident, change: Change) -> Incident: ...
+    async def create(
+        self, incident: Incident, change: Change | Callable[[Incident], Change]
+    ) -> Incident:
+        """Assigns the number; `change` may be a function of the numbered incident (so its
+        notices can name INC-n) and is written in the same transaction."""
+        ...
 
     async def get(self, number: int) -> Incident | None: ...
 

@@ -244,7 +244,8 @@ class IncidentService:
                 return Reply(self.views.listing(await self.open_incidents(), self.clock.now()))
             case c.Declare():
                 return await self._declare(cmd, actor, where)
-        inc = await self._target(getattr(cmd, "incident", None), where)
+        after_resolve = isinstance(cmd, c.Postmortem | c.ShowTimeline | c.AddNote)
+        inc = await self._target(getattr(cmd, "incident", None), where, after_resolve)
         match cmd:
             case c.ShowTimeline():
                 return Reply(self.views.timeline(inc, await self.store.timeline(inc.number)))
@@ -283,9 +284,12 @@ class IncidentService:
             raise UserError(f"INC-{number} does not exist. Try /incident list.")
         return inc
 
-    async def _target(self, number: int | None, where: ChannelRef) -> Incident:
+    async def _target(
+        self, number: int | None, where: ChannelRef, after_resolve: bool = False
+    ) -> Incident:
         """The named incident, else the one whose thread this is, else the only open one
-        in this channel; otherwise asks which, listing candidates."""
+        in this channel (for `after_resolve` commands, else the latest resolved one there);
+        otherwise asks which, listing candidates."""
         if number is not None:
             return await self._get(number)
         if where.thread is not None:
@@ -293,14 +297,16 @@ class IncidentService:
             if inc is not None:
                 return inc
         open_ = await self.store.list_incidents(open_only=True, limit=200)
-        here = [
-            i
-            for i in open_
-            if i.platform == where.platform
-            and where.channel in {r.channel for r in (i.thread, i.origin) if r is not None}
-        ]
+        here = [i for i in open_ if i.platform == where.platform and where.channel in _places(i)]
         if len(here) == 1:
             return here[0]
+        if not here and after_resolve:
+            recent = await self.store.list_incidents(open_only=False, limit=20)
+            mine = [
+                i for i in recent if i.platform == where.platform and where.channel in _places(i)
+            ]
+            if mine:
+                return mine[0]
         candidates = here or open_
         if not candidates:
             raise UserError("There is no open incident here. Name one with INC-n.")
@@ -383,11 +389,27 @@ class IncidentService:
             commander=actor,
             origin=where,
         )
+        created = await self.store.create(inc, lambda numbered: self._declared(cmd, numbered, now))
+        self.on_commit()
+        log.info("incident.declared", incident=created.key, severity=severity.value)
+        if self.probes is not None and self.on_declare_probes and self.probes.catalogue():
+            self._spawn(self._run_probes(created.number, self.on_declare_probes, actor))
+        where_to = "the security channel" if private else f"#{self.policy.channel_for(created)}"
+        return Reply.info(
+            f"{created.key} declared ({severity.value}): {created.title}. Announced in {where_to};"
+            f" you are the incident commander.",
+            incident=created.number,
+        )
+
+    def _declared(self, cmd: c.Declare, inc: Incident, now: datetime) -> Change:
+        """What declaring writes with the new incident: announcement, ops line, checklist,
+        tag notifications, pages, the first timeline entry and the timers."""
+        severity, private, actor = inc.severity, inc.private, inc.declared_by
         p = self.policy.of(severity)
         groups = tuple(dict.fromkeys(p.page + p.notify))
         notices = [
             Notice(
-                0,
+                inc.number,
                 inc.platform,
                 NoticeKind.ANNOUNCE,
                 self.views.initial(inc, now, self.policy.resolve_contacts(groups)),
@@ -410,7 +432,7 @@ class IncidentService:
                 status_page_step=", update the status page" if p.status_page else "",
             ),
         )
-        notices.append(Notice(0, inc.platform, NoticeKind.THREAD, checklist))
+        notices.append(Notice(inc.number, inc.platform, NoticeKind.THREAD, checklist))
         tag_groups = tuple(g for t in cmd.tags for g in self.policy.tag_contacts.get(t, ()))
         if tag_groups:
             ids = self.policy.resolve_contacts(tag_groups)
@@ -418,20 +440,10 @@ class IncidentService:
                 title=f"Tagged {', '.join(cmd.tags)}: notifying {', '.join(tag_groups)} at once.",
                 mentions=ids,
             )
-            notices.append(Notice(0, inc.platform, NoticeKind.THREAD, msg))
+            notices.append(Notice(inc.number, inc.platform, NoticeKind.THREAD, msg))
         notices += self._pages(inc, p.page, "trigger")
         entry = TimelineEntry(now, "declared", f"{severity.value} {cmd.title}", actor)
-        created = await self.store.create(inc, Change([entry], notices, self.policy.timers(inc)))
-        self.on_commit()
-        log.info("incident.declared", incident=created.key, severity=severity.value)
-        if self.probes is not None and self.on_declare_probes and self.probes.catalogue():
-            self._spawn(self._run_probes(created.number, self.on_declare_probes, actor))
-        where_to = "the security channel" if private else f"#{self.policy.channel_for(created)}"
-        return Reply.info(
-            f"{created.key} declared ({severity.value}): {created.title}. Announced in {where_to};"
-            f" you are the incident commander.",
-            incident=created.number,
-        )
+        return Change([entry], notices, self.policy.timers(inc))
 
     # ------------------------------------------------------------------ mutations
 
@@ -665,3 +677,8 @@ class IncidentService:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _places(inc: Incident) -> set[str]:
+    """Channels an incident lives in: where it was declared and where its thread is."""
+    return {r.channel for r in (inc.thread, inc.origin) if r is not None}

@@ -16,7 +16,7 @@ Concurrency rules this module keeps:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -194,12 +194,15 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ incidents
 
-    async def create(self, incident: Incident, change: Change) -> Incident:
+    async def create(
+        self, incident: Incident, change: Change | Callable[[Incident], Change]
+    ) -> Incident:
         values = codec.incident_values(incident, TIME)
         async with self._tx() as conn:
             number = int(await conn.fetchval(_INSERT_INCIDENT, *values))
-            await _write_change(conn, number, change)
-        return incident.evolve(number=number, version=1)
+            created = incident.evolve(number=number, version=1)
+            await _write_change(conn, number, change(created) if callable(change) else change)
+        return created
 
     async def commit(self, incident: Incident, change: Change) -> Incident:
         values = codec.incident_values(incident, TIME)

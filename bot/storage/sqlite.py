@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -162,13 +162,16 @@ class SqliteStore:
 
     # ------------------------------------------------------------------ incidents
 
-    async def create(self, incident: Incident, change: Change) -> Incident:
+    async def create(
+        self, incident: Incident, change: Change | Callable[[Incident], Change]
+    ) -> Incident:
         values = codec.incident_values(incident, TIME)
         async with self._write() as conn:
             rows = await conn.execute_fetchall(_INSERT_INCIDENT, values)
             number = int(next(iter(rows))[0])
-            await self._write_change(conn, number, change)
-        return incident.evolve(number=number, version=1)
+            created = incident.evolve(number=number, version=1)
+            await self._write_change(conn, number, change(created) if callable(change) else change)
+        return created
 
     async def commit(self, incident: Incident, change: Change) -> Incident:
         values = codec.incident_values(incident, TIME)

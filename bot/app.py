@@ -1,0 +1,209 @@
+"""The composition root: settings -> store -> service -> scheduler/dispatcher -> adapters.
+
+The only place that knows every concrete class. Everything is passed in; nothing is
+created at import time. `App.start()` brings the parts up, `App.aclose()` stops taking
+work, finishes what is in flight within a bound, releases claims and closes connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+import httpx
+import structlog
+
+from bot.core.clock import SystemClock
+from bot.core.dispatcher import Dispatcher
+from bot.core.ports import Clock, IncidentStore, Notifier, Pager, ProbeRunner
+from bot.core.scheduler import Scheduler
+from bot.core.service import IncidentService
+from bot.errors import ConfigError
+from bot.settings import BotConfig, Settings
+from bot.storage import open_store
+
+log = structlog.get_logger("incidentbot.app")
+
+
+class Adapter(Notifier, Protocol):
+    """A chat platform: receives commands, delivers notices."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    def connected(self) -> bool: ...
+
+
+@dataclass
+class Health:
+    """What /healthz reports."""
+
+    ok: bool
+    checks: dict[str, str] = field(default_factory=dict)
+
+
+def build_probe_runner(config: BotConfig, config_file: str) -> ProbeRunner:
+    """The probe runner for the configured probes (validated: errors name file and key)."""
+    from bot.probing import ConfiguredProbeRunner
+
+    return ConfiguredProbeRunner.from_dicts(config.probes, file=config_file)
+
+
+class App:
+    """One running incidentbot process.
+
+    `platforms` defaults to what the settings' tokens select (console when none).
+    `clock` is injectable so simulations and tests drive time by hand.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: BotConfig,
+        *,
+        config_file: str = "config/incidentbot.yaml",
+        platforms: list[str] | None = None,
+        clock: Clock | None = None,
+        console_io: tuple[Any, Any] | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.config_file = config_file
+        self.platforms = platforms or settings.platforms()
+        self.clock: Clock = clock or SystemClock()
+        self.owner = owner or settings.replica_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.console_io = console_io
+        self.store: IncidentStore = open_store(settings.store_url())
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+        self.probes: ProbeRunner = build_probe_runner(config, config_file)
+        self.pagers: dict[str, Pager] = self._build_pagers()
+        self.service = IncidentService(
+            store=self.store,
+            policy=config.policy(),
+            templates=config.templates_set(),
+            clock=self.clock,
+            probes=self.probes,
+            on_declare_probes=config.on_declare,
+            on_commit=self._on_commit,
+        )
+        self.scheduler = Scheduler(
+            store=self.store,
+            service=self.service,
+            clock=self.clock,
+            owner=self.owner,
+            lease=config.scheduler.lease,
+            max_idle=config.scheduler.max_idle,
+        )
+        self.adapters: dict[str, Adapter] = {}
+        self.dispatcher = Dispatcher(
+            store=self.store,
+            service=self.service,
+            notifiers=self.adapters,
+            pagers=self.pagers,
+            clock=self.clock,
+            owner=self.owner,
+            max_idle=config.scheduler.max_idle,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+
+    def _build_pagers(self) -> dict[str, Pager]:
+        if not self.config.pagers:
+            return {}
+        from pydantic import ValidationError
+
+        from bot.paging.config import build_pagers, parse_pagers
+
+        try:
+            parsed = parse_pagers(self.config.pagers)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in ("pagers", *err["loc"]))
+            raise ConfigError(
+                self.config_file, key, err["msg"].removeprefix("Value error, ")
+            ) from None
+        return build_pagers(parsed, self.http)
+
+    def _on_commit(self) -> None:
+        self.dispatcher.wake()
+        self.scheduler.wake()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def adapter_factories(self) -> dict[str, Callable[[], Adapter]]:
+        """Platform name -> constructor; each import happens only if that platform runs."""
+        return {"console": self._console}
+
+    def _console(self) -> Adapter:
+        from bot.adapters.console import ConsoleAdapter
+
+        stdin, out = self.console_io or (None, None)
+        return ConsoleAdapter(
+            self.service, channels=self.config.channels_for("console"), stdin=stdin, out=out
+        )
+
+    async def start(self) -> None:
+        """Migrates the store, starts adapters, then the scheduler and the dispatcher."""
+        await self.store.migrate()
+        factories = self.adapter_factories()
+        for name in self.platforms:
+            if name not in factories:
+                raise ConfigError("(environment)", "platform", f"one of {', '.join(factories)}")
+            self.adapters[name] = factories[name]()
+        for adapter in self.adapters.values():
+            await adapter.start()
+        self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+        self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+        self._started = True
+        log.info("app.started", platforms=self.platforms, owner=self.owner)
+
+    async def aclose(self, grace: timedelta = timedelta(seconds=10)) -> None:
+        """Graceful stop: no new work; background probe runs finished and everything due in
+        the outbox delivered (bounded by `grace`); claims released; connections closed."""
+        if self._started:
+            await _bounded(self.service.aclose(grace.total_seconds()), grace.total_seconds() + 1)
+        # Let each loop finish the step it is in, so no claimed work is cut off mid-way.
+        self.scheduler.stop()
+        self.dispatcher.stop()
+        await _bounded(asyncio.gather(*self._tasks, return_exceptions=True), grace.total_seconds())
+        for t in self._tasks:
+            t.cancel()
+        if self._started:
+            deadline = self.clock.now() + grace
+            await _bounded(self.dispatcher.drain(deadline), grace.total_seconds() + 1)
+        for adapter in self.adapters.values():
+            await _bounded(adapter.aclose(), 5)
+        if self._started:
+            await _bounded(self.store.release_claims(self.owner), 5)
+        await self.store.aclose()
+        await self.http.aclose()
+        self._started = False
+        log.info("app.stopped")
+
+    async def health(self) -> Health:
+        """Store reachable, scheduler loop alive, platforms connected."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(self.store.ping(), 3)
+            checks["store"] = "ok"
+        except Exception as exc:
+            checks["store"] = f"unreachable ({type(exc).__name__})"
+        alive = [t for t in self._tasks if not t.done()]
+        checks["scheduler"] = "ok" if len(alive) == len(self._tasks) and self._tasks else "stopped"
+        for name, adapter in self.adapters.items():
+            checks[name] = "ok" if adapter.connected() else "disconnected"
+        return Health(all(v == "ok" for v in checks.values()), checks)
+
+
+async def _bounded(aw: Awaitable[Any], seconds: float) -> None:
+    try:
+        await asyncio.wait_for(aw, seconds)
+    except (TimeoutError, Exception) as exc:
+        log.warning("shutdown.step_incomplete", error=type(exc).__name__)

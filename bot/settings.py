@@ -1,0 +1,313 @@
+"""Configuration: environment settings (tokens, URLs) and the YAML file (policy, channels,
+contacts, probes, pagers, templates).
+
+`load_config(path)` validates the file and raises `ConfigError(file, key, expected)` naming
+the file, the dotted key and what was expected; `${VAR}` / `${VAR:-default}` in any string
+is read from the environment first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.core.model import Severity
+from bot.core.policy import Policy, SeverityPolicy, default_severities, parse_duration
+from bot.core.templates import Templates
+from bot.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "incidentbot.yaml"
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError(f"expected a duration like 30s, 15m, 2h or 1d, got {value!r}")
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Ids = list[str]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SeverityConfig(Strict):
+    """Any field omitted keeps the SPEC §1 default for that level."""
+
+    aliases: list[str] | None = None
+    impact: str | None = None
+    respond_within: Duration | None = None
+    update_every: Duration | None = None
+    escalate_after: Duration | Literal["never"] | None = None
+    channel: str | None = None
+    page: list[str] | None = None
+    notify: list[str] | None = None
+    escalate_to: list[str] | None = None
+    pagers: list[str] | None = None
+    postmortem: Literal["required", "lightweight", "none"] | None = None
+    status_page: bool | None = None
+
+
+class PostmortemConfig(Strict):
+    due_after: Duration = timedelta(hours=48)
+    repeat_every: Duration = timedelta(hours=24)
+
+
+class EscalationConfig(Strict):
+    missed_updates: int = Field(2, ge=0, description="missed updates in a row that escalate")
+
+
+class SchedulerConfig(Strict):
+    lease: Duration = timedelta(seconds=15)
+    max_idle: Duration = timedelta(seconds=5)
+
+
+class PlatformConfig(Strict):
+    """Per-platform overrides: channel ids differ between Slack and Discord."""
+
+    channels: dict[str, str] = {}
+    guild_id: str | None = None  # Discord: sync commands to this guild (instant)
+
+
+class BotConfig(Strict):
+    """The YAML configuration file (SPEC §5)."""
+
+    channels: dict[str, str] = {
+        "incidents": "incidents",
+        "incidents_low": "incidents-low",
+        "ops": "ops",
+        "security": "security",
+    }
+    severities: dict[Severity, SeverityConfig] = {}
+    default_severity: Severity = Severity.SEV3
+    contacts: dict[str, Ids] = {}
+    responders: Ids = []
+    tags: dict[str, list[str]] = {"security": ["security"], "data-loss": ["engineering_manager"]}
+    private_tags: list[str] = ["security"]
+    postmortem: PostmortemConfig = PostmortemConfig()
+    escalation: EscalationConfig = EscalationConfig()
+    scheduler: SchedulerConfig = SchedulerConfig()
+    probes: list[dict[str, Any]] = []
+    on_declare: list[str] = ["all"]
+    pagers: dict[str, dict[str, Any]] = {}
+    templates: dict[str, str] = {}
+    platforms: dict[Literal["slack", "discord", "console"], PlatformConfig] = {}
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, v: dict[str, str]) -> dict[str, str]:
+        missing = {"incidents", "incidents_low", "ops"} - set(v)
+        if missing:
+            raise ValueError(f"expected channel ids for {', '.join(sorted(missing))}")
+        return v
+
+    def channels_for(self, platform: str) -> dict[str, str]:
+        """Channel key -> id on `platform` (its overrides on top of `channels`)."""
+        merged = dict(self.channels)
+        merged.setdefault("security", merged["incidents"])
+        p = self.platforms.get(platform)  # type: ignore[call-overload]
+        if p is not None:
+            merged.update(p.channels)
+        return merged
+
+    def policy(self) -> Policy:
+        """The response policy this configuration describes."""
+        severities: dict[Severity, SeverityPolicy] = {}
+        for sev, default in default_severities().items():
+            over = self.severities.get(sev)
+            if over is None:
+                severities[sev] = default
+                continue
+            fields = {k: v for k, v in over.model_dump().items() if v is not None}
+            for key in ("aliases", "page", "notify", "escalate_to", "pagers"):
+                if key in fields:
+                    fields[key] = tuple(fields[key])
+            if fields.get("escalate_after") == "never":
+                fields["escalate_after"] = None
+            severities[sev] = SeverityPolicy(**{**_policy_fields(default), **fields})
+        return Policy(
+            severities=severities,
+            contacts={k: tuple(v) for k, v in self.contacts.items()},
+            responders=frozenset(self.responders),
+            tag_contacts={k: tuple(v) for k, v in self.tags.items()},
+            private_tags=frozenset(self.private_tags),
+            default_severity=self.default_severity,
+            postmortem_due=self.postmortem.due_after,
+            postmortem_repeat=self.postmortem.repeat_every,
+            missed_updates_to_escalate=self.escalation.missed_updates,
+        )
+
+    def templates_set(self) -> Templates:
+        return Templates(dict(self.templates))
+
+
+def _policy_fields(p: SeverityPolicy) -> dict[str, Any]:
+    return {name: getattr(p, name) for name in SeverityPolicy.__slots__}
+
+
+# --------------------------------------------------------------------------- loading
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(node: Any, env: Mapping[str, str], file: str, key: str) -> Any:
+    if isinstance(node, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(file, key or "(top)", f"environment variable {name} is not set")
+
+        return _VAR.sub(sub, node)
+    if isinstance(node, dict):
+        return {k: _expand(v, env, file, f"{key}.{k}" if key else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, env, file, f"{key}[{i}]") for i, v in enumerate(node)]
+    return node
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def load_config(
+    path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None
+) -> BotConfig:
+    """Reads, expands and validates the YAML file (the shipped defaults when `path` is None)."""
+    file = Path(path) if path else DEFAULT_CONFIG
+    env = os.environ if env is None else env
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(file), "(file)", "an existing YAML file") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(file)"
+        raise ConfigError(
+            str(file), where, f"valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(str(file), "(top)", "a mapping of configuration keys")
+    expanded = _expand(raw, env, str(file), "")
+    try:
+        config = BotConfig.model_validate(expanded)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(str(file), _loc(tuple(err["loc"])), _expected(err)) from None
+    _check_references(config, str(file))
+    return config
+
+
+def _expected(err: Mapping[str, Any]) -> str:
+    msg = str(err.get("msg", "a valid value"))
+    msg = msg.removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        return "no such key (check its spelling)"
+    return msg
+
+
+def _check_references(config: BotConfig, file: str) -> None:
+    """Cross-references a schema cannot express: groups, pagers, channels, templates."""
+    policy = config.policy()
+    for sev, p in policy.severities.items():
+        for field_name in ("page", "notify", "escalate_to"):
+            for group in getattr(p, field_name):
+                if group not in config.contacts and config.contacts:
+                    raise ConfigError(
+                        file,
+                        f"severities.{sev.value}.{field_name}",
+                        f"contact groups defined under contacts ({', '.join(config.contacts)});"
+                        f" {group!r} is not",
+                    )
+        for pager in p.pagers:
+            if pager not in config.pagers:
+                raise ConfigError(
+                    file,
+                    f"severities.{sev.value}.pagers",
+                    f"pager names defined under pagers; {pager!r} is not",
+                )
+        if p.channel not in config.channels:
+            raise ConfigError(
+                file, f"severities.{sev.value}.channel", f"a key of channels; {p.channel!r} is not"
+            )
+    aliases: dict[str, Severity] = {}
+    for sev, p in policy.severities.items():
+        for a in p.aliases:
+            if aliases.setdefault(a.lower(), sev) is not sev:
+                raise ConfigError(
+                    file, f"severities.{sev.value}.aliases", f"unique aliases; {a!r} is used twice"
+                )
+    problems = config.templates_set().validate()
+    if problems:
+        name, _, expected = problems[0].partition(": ")
+        raise ConfigError(file, f"templates.{name}", expected)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+class Settings(BaseSettings):
+    """Process settings from the environment (SPEC §6). Secrets are SecretStr: they never
+    appear in a repr, a log line or an error."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str | None = None
+    discord_token: SecretStr | None = None
+    discord_api_url: str | None = None
+    database_url: SecretStr | None = None
+    incidentbot_config: str | None = None
+    incidentbot_data_dir: str = "data"
+    port: int | None = None
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: str = "info"
+    replica_id: str | None = None
+
+    def platforms(self) -> list[str]:
+        """Platforms to run, from which tokens are set (console when none is)."""
+        chosen = []
+        if self.slack_bot_token is not None:
+            chosen.append("slack")
+        if self.discord_token is not None:
+            chosen.append("discord")
+        return chosen or ["console"]
+
+    def store_url(self) -> str:
+        """DATABASE_URL, else an SQLite file under the data directory."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        path = Path(self.incidentbot_data_dir).resolve() / "incidentbot.sqlite3"
+        return f"sqlite:///{path}"
