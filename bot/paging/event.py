@@ -9,11 +9,14 @@ alert and a resolve closes what the trigger opened.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from bot.core.messages import Message, Notice
 from bot.core.model import Incident, Severity
 from bot.errors import DeliveryRejected
+
+_MENTION = re.compile(r"<@([^>\s]+)>")
 
 
 class PageAction(StrEnum):
@@ -39,12 +42,13 @@ def contact_group(notice: Notice) -> str | None:
 
 
 def plain_text(message: Message) -> str:
-    """The message without chat mentions (`<@U123>` means nothing to a pager)."""
+    """The message without the mention line, and `<@U123>` written `@U123`: chat mention
+    syntax means nothing to a pager or an issue tracker."""
     lines = [message.title] if message.title else []
     lines.extend(f"{f.label}: {f.value}" for f in message.fields)
     if message.body:
         lines.append(message.body)
-    return "\n".join(lines)
+    return _MENTION.sub(r"@\1", "\n".join(lines))
 
 
 def summary_line(incident: Incident) -> str:

@@ -54,7 +54,8 @@ async def test_trigger_sends_a_valid_v2_event(
     assert details["commander"] == "bob"
     assert details["contacts"] == "oncall"
     # Chat mentions mean nothing in PagerDuty; the message text is there without them.
-    assert "<@" not in details["message"].split("\n")[0]
+    assert "<@" not in details["message"]
+    assert "Commander: @U0BOB" in details["message"]
     assert details["message"].startswith("INCIDENT DECLARED: Backend DB unreachable")
     assert pd.alerts[(KEY, "INC-7")]["status"] == "triggered"
     assert sleeps.waits == []
