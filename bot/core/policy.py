@@ -159,11 +159,14 @@ class Policy:
         return tuple(ids)
 
     def escalation_group(self, incident: Incident) -> str | None:
-        """The contact group the next escalation goes to (the chain's last repeats)."""
+        """The next contact group up the severity's chain; None once the chain is climbed.
+
+        Timed and missed-update escalations climb the same chain, so two that fall due at
+        one moment notify the next contact once, not twice."""
         chain = self.of(incident.severity).escalate_to
-        if not chain:
+        if incident.escalation_level >= len(chain):
             return None
-        return chain[min(incident.escalation_level, len(chain) - 1)]
+        return chain[incident.escalation_level]
 
     # ------------------------------------------------------------------ due times
 

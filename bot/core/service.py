@@ -179,9 +179,9 @@ class IncidentService:
         )
         if i.commander is not None:
             mentions: tuple[str, ...] = (i.commander.id,)
-        else:
-            group = self.policy.escalation_group(i)
-            mentions = self.policy.resolve_contacts((group,)) if group else ()
+        else:  # nobody holds the pager: ask the severity's first contact group
+            chain = self.policy.of(i.severity).escalate_to
+            mentions = self.policy.resolve_contacts(chain[:1])
         notices = [self._thread(new, self.views.reminder(new, now, due, mentions))]
         timeline = [TimelineEntry(now, "reminder", f"update reminder #{new.missed_updates}")]
         log.info("reminder.sent", incident=i.key, lateness_s=(now - due).total_seconds())
@@ -194,9 +194,9 @@ class IncidentService:
 
     def _escalate(self, i: Incident, now: datetime, reason: str) -> Outcome:
         group = self.policy.escalation_group(i)
+        if group is None:  # the chain is climbed; reminders keep nagging the IC
+            return i, [], [], Reply()
         new = i.evolve(escalation_level=i.escalation_level + 1)
-        if group is None:
-            return new, [], [], Reply()
         ids = self.policy.resolve_contacts((group,))
         values = self.views.values(i, now, reason=reason, contacts=group)
         msg = self.views.templates.render("escalation", values, severity=i.severity, mentions=ids)
