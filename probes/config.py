@@ -14,7 +14,7 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic import model_validator as _model_validator
@@ -61,9 +61,11 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 def _url_secrets(url: str) -> list[str]:
     parts = urlsplit(url)
-    found = [parts.password] if parts.password else []
-    found += [v for k, v in parse_qsl(parts.query) if k.lower() in SECRET_PARAMS and v]
-    return found
+    found = [unquote(parts.password), parts.password] if parts.password else []
+    for k, v in parse_qsl(parts.query):
+        if k.lower() in SECRET_PARAMS and v:
+            found.append(v)
+    return list(dict.fromkeys(found))  # decoded form first; raw form if it differs
 
 
 class _Base(ProbeConfig):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import httpx
@@ -116,7 +116,11 @@ def build_probe(config: ProbeConfig, http_client: httpx.AsyncClient | None = Non
 
 
 class Runner:
-    """Holds the configured probes; `run(selection)` runs a selection of them."""
+    """Holds the configured probes; `run(selection)` runs a selection of them.
+
+    `factory` turns a config into a probe (default `build_probe`); it is the seam for
+    adding a kind without touching the runner.
+    """
 
     def __init__(
         self,
@@ -125,6 +129,7 @@ class Runner:
         concurrency: int = DEFAULT_CONCURRENCY,
         run_deadline: float = DEFAULT_RUN_DEADLINE,
         per_target: int = DEFAULT_PER_TARGET,
+        factory: Callable[[ProbeConfig, httpx.AsyncClient | None], Probe] = build_probe,
     ) -> None:
         if concurrency < 1 or per_target < 1 or run_deadline <= 0:
             raise ValueError("concurrency and per_target must be ≥ 1, run_deadline > 0")
@@ -132,6 +137,7 @@ class Runner:
         self.concurrency = concurrency
         self.run_deadline = run_deadline
         self.per_target = per_target
+        self.factory = factory
         self.redactor = Redactor(s for c in self.configs for s in c.secrets())
 
     def catalogue(self) -> dict[str, str]:
@@ -184,7 +190,7 @@ class Runner:
                 client = await stack.enter_async_context(httpx.AsyncClient(limits=limits))
             tasks = [
                 asyncio.create_task(
-                    self._one(build_probe(c, client), gate, per_target.get(c.target_key() or "")),
+                    self._one(self.factory(c, client), gate, per_target.get(c.target_key() or "")),
                     name=f"probe:{c.name}",
                 )
                 for c in configs
