@@ -140,6 +140,8 @@ class DiscordAdapter:
         self.defer_after = defer_after
         self.drain_timeout = drain_timeout
         self.gateway_up = False
+        self.duplicates = 0  # interactions/messages seen before and ignored
+        self.pins_handled = 0  # 📌 reactions fully processed (applied or not)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._announced: dict[int, int] = {}  # notice id -> message id (retry reuses it)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -213,6 +215,7 @@ class DiscordAdapter:
         """Local once-only guard (a replayed or duplicated event); the store's
         request-id check covers other replicas and restarts."""
         if key in self._seen:
+            self.duplicates += 1
             return False
         self._seen[key] = None
         if len(self._seen) > SEEN_MAX:
@@ -371,6 +374,7 @@ class DiscordAdapter:
         reply = await self._boundary(
             self.service.pin(where, text, msg.created_at, actor_of(msg.author), by)
         )
+        self.pins_handled += 1
         if reply is None:
             return
         try:

@@ -66,6 +66,24 @@ def snooze_for(text: str) -> timedelta:
         raise UserError(f"Snooze for how long? {exc}.") from None
 
 
+def status_of(value: str) -> Status:
+    """Discord enforces the choice list, but a stale client or a crafted request may not."""
+    try:
+        return Status(value)
+    except ValueError:
+        raise UserError(
+            f"{value[:40]!r} is not a status; expected investigating, identified, mitigating"
+            " or monitoring."
+        ) from None
+
+
+def role_of(value: str) -> Role:
+    try:
+        return Role(value)
+    except ValueError:
+        raise UserError(f"{value[:40]!r} is not a role; expected scribe or comms.") from None
+
+
 def words(text: str) -> tuple[str, ...]:
     return tuple(w for w in text.replace(",", " ").split() if w)
 
@@ -128,9 +146,9 @@ def build_group(runner: Runner) -> app_commands.Group:
         user: discord.Member | None = None,
         incident: str | None = None,
     ) -> None:
-        await go(lambda: c.AssignRole(incident_number(incident), Role(role), member_actor(user)))(
-            interaction
-        )
+        await go(
+            lambda: c.AssignRole(incident_number(incident), role_of(role), member_actor(user))
+        )(interaction)
 
     @group.command(name="status", description="Move the status")
     @app_commands.describe(status="Where the response stands", note="What changed")
@@ -141,7 +159,9 @@ def build_group(runner: Runner) -> app_commands.Group:
         note: str = "",
         incident: str | None = None,
     ) -> None:
-        await go(lambda: c.SetStatus(incident_number(incident), Status(status), note))(interaction)
+        await go(lambda: c.SetStatus(incident_number(incident), status_of(status), note))(
+            interaction
+        )
 
     @group.command(name="update", description="Post the IC's update (resets the cadence)")
     @app_commands.describe(findings="Current findings", actions="Actions in progress")

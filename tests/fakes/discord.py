@@ -128,9 +128,10 @@ class InteractionRecord:
     def texts(self) -> list[str]:
         """Every text the invoker was shown: content, embed titles/descriptions/fields."""
         out: list[str] = []
-        bodies = [cb.get("data") or {} for cb in self.callbacks if cb.get("type") in (4, 7)]
-        if self.original:
-            bodies.append(self.original)
+        if self.original:  # the response message (its latest edit)
+            bodies = [self.original]
+        else:
+            bodies = [cb.get("data") or {} for cb in self.callbacks if cb.get("type") in (4, 7)]
         bodies.extend(self.followups)
         for b in bodies:
             out.extend(_message_texts(b))
@@ -370,10 +371,15 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ queries
 
-    def messages_in(self, channel: str) -> list[dict[str, Any]]:
-        """Messages in a channel (name or id) or thread id, oldest first."""
+    def messages_in(self, channel: str, *, ephemeral: bool = False) -> list[dict[str, Any]]:
+        """Messages everyone sees in a channel (name or id) or thread id, oldest first;
+        `ephemeral=True` adds the ones only their invoker saw."""
         cid = self.names.get(channel, channel)
-        return [m for m in self.messages.values() if m["channel_id"] == cid]
+        return [
+            m
+            for m in self.messages.values()
+            if m["channel_id"] == cid and (ephemeral or not int(m["flags"]) & EPHEMERAL)
+        ]
 
     def threads(self) -> list[dict[str, Any]]:
         return [c for c in self.channels.values() if c["type"] in (11, 12)]
