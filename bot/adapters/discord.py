@@ -10,9 +10,9 @@ the core says; anything slower than `defer_after` seconds is deferred first so D
 3-second deadline is always met. One error boundary (`_boundary`) answers infrastructure
 failures generically and logs them.
 
-Outbound: `deliver` posts ANNOUNCE (embed + thread opened from it), POST and THREAD notices
-through REST. Any failure raises `DeliveryError` (with Discord's `retry_after` when rate
-limited beyond `max_ratelimit_timeout`); shorter 429s are waited out by discord.py itself.
+Outbound: `deliver` (discord_delivery.py) posts ANNOUNCE (embed + thread opened from it),
+POST and THREAD notices through REST; any failure raises `DeliveryError`. 429s up to
+`max_ratelimit_timeout` are waited out by discord.py itself.
 
 `api_url` (DISCORD_API_URL) re-points discord.py's REST base and gateway — process-wide
 class attributes of discord.py — at another host, for tests.
@@ -24,7 +24,7 @@ import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import discord
@@ -36,18 +36,17 @@ from discord import app_commands
 
 from bot.adapters import discord_render as dr
 from bot.adapters.discord_commands import Build, build_group
+from bot.adapters.discord_delivery import PLATFORM, DiscordDelivery
 from bot.core import commands as c
-from bot.core.messages import Message, ModalKind, Notice, NoticeKind, Reply
+from bot.core.messages import Message, ModalKind, Notice, Reply
 from bot.core.model import Actor, ChannelRef, Incident
 from bot.core.service import IncidentService
-from bot.errors import DeliveryError, InfraError, UserError
+from bot.errors import InfraError, UserError
 
 log = structlog.get_logger("incidentbot.discord")
 
-PLATFORM = "discord"
 PIN = "📌"
 GENERIC_ERROR = "Something went wrong on our side; it has been logged. Please try again."
-THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week: incidents outlive Discord's 1-day default
 SEEN_MAX = 10_000
 
 
@@ -143,7 +142,6 @@ class DiscordAdapter:
         self.duplicates = 0  # interactions/messages seen before and ignored
         self.pins_handled = 0  # 📌 reactions fully processed (applied or not)
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._announced: dict[int, int] = {}  # notice id -> message id (retry reuses it)
         self._tasks: set[asyncio.Task[None]] = set()
         self._runner: asyncio.Task[None] | None = None
         intents = discord.Intents.none()
@@ -159,6 +157,7 @@ class DiscordAdapter:
             allowed_mentions=discord.AllowedMentions(everyone=False, users=True, roles=True),
         )
         self.client.tree.add_command(build_group(self))
+        self.delivery = DiscordDelivery(self.client, self.channels)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -438,64 +437,6 @@ class DiscordAdapter:
 
     # ------------------------------------------------------------------ outbound (Notifier)
 
-    def _channel_id(self, key: str) -> int:
-        try:
-            return int(self.channels[key])
-        except (KeyError, ValueError):
-            raise DeliveryError(f"no Discord channel configured for {key!r}") from None
-
     async def deliver(self, notice: Notice, incident: Incident) -> ChannelRef | None:
-        """Posts `notice`; for ANNOUNCE returns (channel, thread opened from the message).
-        Raises DeliveryError on any failure (the outbox retries)."""
-        if self.client.is_closed() or self.client.user is None:
-            raise DeliveryError("the Discord client is not logged in")
-        try:
-            if notice.kind is NoticeKind.ANNOUNCE:
-                return await self._announce(notice, incident)
-            if notice.kind is NoticeKind.POST:
-                await self._send(self._channel_id(notice.channel), notice.message)
-                return None
-            if notice.kind is NoticeKind.THREAD:
-                ref = incident.thread
-                if ref is None:
-                    raise DeliveryError(f"{incident.key} has no thread yet")
-                await self._send(int(ref.thread or ref.channel), notice.message)
-                return None
-            raise DeliveryError(f"Discord does not deliver {notice.kind.value} notices")
-        except discord.RateLimited as exc:
-            raise DeliveryError("Discord rate limit", retry_after=exc.retry_after) from None
-        except discord.HTTPException as exc:
-            raise DeliveryError(
-                f"Discord refused the {notice.kind.value} message: HTTP {exc.status}"
-                f" (code {exc.code}) {exc.text[:120]}"
-            ) from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise DeliveryError(f"Discord unreachable: {type(exc).__name__}") from None
-
-    async def _announce(self, notice: Notice, incident: Incident) -> ChannelRef:
-        channel_id = self._channel_id(notice.channel)
-        message_id = self._announced.get(notice.id) if notice.id else None
-        if message_id is None:  # a retry after a failed thread creation reuses the message
-            message_id = await self._send(channel_id, notice.message)
-            if notice.id:
-                self._announced[notice.id] = message_id
-        name = dr.clip(f"{incident.key} {incident.title}", 100)
-        try:
-            data = await self.client.http.start_thread_with_message(
-                channel_id, message_id, name=name, auto_archive_duration=THREAD_ARCHIVE_MINUTES
-            )
-            thread_id = str(data["id"])
-        except discord.HTTPException as exc:
-            if exc.code != 160004:  # "a thread has already been created for this message"
-                raise
-            thread_id = str(message_id)  # Discord gives a message's thread the message's id
-        self._announced.pop(notice.id, None)
-        return ChannelRef(PLATFORM, str(channel_id), thread_id)
-
-    async def _send(self, channel_id: int, message: Message) -> int:
-        parts = dr.render(message)
-        channel = self.client.get_partial_messageable(channel_id)
-        sent = await channel.send(**parts.kwargs())
-        if parts.view is not None:
-            parts.view.stop()  # presses are decoded from custom ids (survives restarts)
-        return int(sent.id)
+        """`Notifier.deliver`: see `DiscordDelivery.deliver`."""
+        return await self.delivery.deliver(notice, incident)
