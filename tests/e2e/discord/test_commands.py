@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
+from bot.core.clock import ManualClock
 from tests.e2e.discord.conftest import DiscordBot, eventually
 from tests.e2e.discord.test_lifecycle import declare
 from tests.fakes.discord import FakeDiscord, message_text
@@ -102,3 +104,21 @@ async def test_same_interaction_twice_acts_once(fake: FakeDiscord, bot: DiscordB
     assert len(await bot.store.list_incidents()) == 1
     assert len(fake.messages_in("incidents-low")) == 1
     assert len(rec.callbacks) == 1 and rec.rejected == []
+
+
+async def test_slow_work_is_deferred_then_answered(
+    fake: FakeDiscord, tmp_path: Path, clock: ManualClock
+) -> None:
+    """With `defer_after=0` every command takes the slow path: a type-5 "thinking" answer
+    within Discord's 3 s, then the reply edited into the original response."""
+    slow = DiscordBot(fake, tmp_path / "slow.db", clock, defer_after=0.0)
+    await slow.start()
+    try:
+        rec = await fake.slash("declare", {"title": "Deferred declare", "severity": "SEV4"})
+        await fake.wait_for(lambda: rec.original and "declared" in message_text(rec.original))
+        assert rec.response_type == 5 and rec.ephemeral
+        assert rec.latency is not None and rec.latency < 3.0
+        assert rec.rejected == []
+        assert "INC-1 declared (SEV4)" in rec.text()
+    finally:
+        await slow.stop()
