@@ -35,7 +35,7 @@ _QUERY = re.compile(
 )
 _KEYVALUE = re.compile(
     r"\b(?P<k>password|passwd|pwd|sslpassword|requirepass|masterauth)\s*[=:]\s*"
-    r"(?P<v>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&)]+)",
+    r"(?P<v>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,;&)'\"]+)",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"\b(?P<k>Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
