@@ -266,13 +266,15 @@ class SlackAdapter:
             channel = self.channels.get(notice.channel)
             if not channel:
                 raise DeliveryRejected(f"no Slack channel configured for {notice.channel!r}")
-            ts = await self._post(notice.message, channel, None)
+            posted_in, ts = await self._post(notice.message, channel, None)
             if notice.kind is NoticeKind.ANNOUNCE:
-                return ChannelRef(PLATFORM, channel, ts)
+                # Slack answers with the channel id even when configured by name.
+                return ChannelRef(PLATFORM, posted_in, ts)
             return None
         raise DeliveryRejected(f"Slack cannot deliver a {notice.kind.value} notice")
 
-    async def _post(self, message: Message, channel: str, thread: str | None) -> str:
+    async def _post(self, message: Message, channel: str, thread: str | None) -> tuple[str, str]:
+        """Posts; returns (channel id, message ts)."""
         text, blocks = render(message)
         try:
             try:
@@ -297,4 +299,4 @@ class SlackAdapter:
             raise DeliveryError(msg, retry_after=retry_after) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
-        return str(resp["ts"])
+        return str(resp.get("channel") or channel), str(resp["ts"])
