@@ -51,19 +51,34 @@ _UPDATE_INCIDENT = (
     f"WHERE number = ${_N + 1} AND version = ${_N + 2} RETURNING version"
 )
 _SELECT_INCIDENT = f"SELECT number, version, {_COLS} FROM incidents"
-_INSERT_TIMELINE = (
-    "INSERT INTO timeline (incident, at, kind, text, actor) VALUES ($1, $2, $3, $4, $5)"
+# Everything a `Change` writes for incident $1, in one statement (one round trip while the
+# incident row, and for a create the counter row, is locked). Rows come in as parallel
+# arrays; WITH ORDINALITY keeps the given order, so ids follow it.
+_WRITE_CHANGE = """
+WITH tl AS (
+    INSERT INTO timeline (incident, at, kind, text, actor)
+    SELECT $1, u.at, u.kind, u.text, u.actor
+    FROM unnest($2::timestamptz[], $3::text[], $4::text[], $5::jsonb[])
+         WITH ORDINALITY AS u(at, kind, text, actor, ord)
+    ORDER BY u.ord
+), nt AS (
+    INSERT INTO notices (incident, platform, kind, channel, message, data, attempts,
+                         next_attempt_at, ready_at)
+    SELECT u.incident, u.platform, u.kind, u.channel, u.message, u.data, u.attempts, $13, $13
+    FROM unnest($6::integer[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::jsonb[],
+                $12::integer[])
+         WITH ORDINALITY AS u(incident, platform, kind, channel, message, data, attempts, ord)
+    ORDER BY u.ord
+), upserted AS (
+    INSERT INTO timers (incident, kind, due_at, ready_at)
+    SELECT $1, u.kind, u.due_at, u.due_at
+    FROM unnest($14::text[], $15::timestamptz[]) AS u(kind, due_at)
+    ON CONFLICT (incident, kind) DO UPDATE
+    SET due_at = excluded.due_at, ready_at = excluded.ready_at,
+        claim_owner = NULL, claim_until = NULL
 )
-_INSERT_NOTICE = (
-    "INSERT INTO notices (incident, platform, kind, channel, message, data, attempts,"
-    " next_attempt_at, ready_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-)
-_UPSERT_TIMER = (
-    "INSERT INTO timers (incident, kind, due_at, ready_at) VALUES ($1, $2, $3, $3)"
-    " ON CONFLICT (incident, kind) DO UPDATE SET due_at = excluded.due_at,"
-    " ready_at = excluded.ready_at, claim_owner = NULL, claim_until = NULL"
-)
-_DELETE_TIMER = "DELETE FROM timers WHERE incident = $1 AND kind = $2"
+DELETE FROM timers WHERE incident = $1 AND kind = ANY($16::text[])
+"""
 _CLAIM_TIMERS = """
 WITH due AS (
     SELECT incident, kind FROM timers
@@ -344,22 +359,23 @@ class PostgresStore:
 
 async def _write_change(conn: asyncpg.Connection, number: int, change: Change) -> None:
     """Writes `change` for incident `number` inside the caller's transaction."""
-    if change.timeline:
-        await conn.executemany(
-            _INSERT_TIMELINE, [codec.timeline_values(number, e, TIME) for e in change.timeline]
-        )
-    if change.notices:
-        await conn.executemany(
-            _INSERT_NOTICE, [codec.notice_values(number, n, TIME) for n in change.notices]
-        )
-    upserts: list[tuple[Any, ...]] = []
-    deletes: list[tuple[Any, ...]] = []
-    for kind, due in change.timers.items():
-        if due is None:
-            deletes.append((number, TimerKind(kind).value))
-        else:
-            upserts.append((number, TimerKind(kind).value, utc(due)))
-    if upserts:
-        await conn.executemany(_UPSERT_TIMER, upserts)
-    if deletes:
-        await conn.executemany(_DELETE_TIMER, deletes)
+    if not (change.timeline or change.notices or change.timers):
+        return
+    timeline = [codec.timeline_values(number, e, TIME)[1:] for e in change.timeline]
+    notices = [codec.notice_values(number, n, TIME)[:7] for n in change.notices]
+    upserts = [(TimerKind(k).value, utc(d)) for k, d in change.timers.items() if d is not None]
+    deletes = [TimerKind(k).value for k, d in change.timers.items() if d is None]
+    await conn.execute(
+        _WRITE_CHANGE,
+        number,
+        *_columns(timeline, 4),
+        *_columns(notices, 7),
+        codec.EPOCH,
+        *_columns(upserts, 2),
+        deletes,
+    )
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Row tuples transposed into `width` parallel arrays (for unnest)."""
+    return [[row[i] for row in rows] for i in range(width)]

@@ -151,6 +151,38 @@ class StoreContract:
         assert all(n.id > 0 for n in claimed)
         assert await store.next_due_at() == T0 + timedelta(minutes=30)
 
+    async def test_create_accepts_a_change_made_from_the_numbered_incident(
+        self, store: IncidentStore
+    ) -> None:
+        await store.create(make_incident("first"), Change())
+        seen: list[Incident] = []
+
+        def change_for(numbered: Incident) -> Change:
+            seen.append(numbered)
+            return Change(
+                timeline=[declared()],
+                notices=[note(f"declared {numbered.key}", incident=numbered.number)],
+                timers={TimerKind.REMINDER: T0},
+            )
+
+        created = await store.create(make_incident("second"), change_for)
+        assert seen == [created]
+        assert (created.number, created.version) == (2, 1)
+        [n] = await store.claim_notices(T0, "w", LEASE, 10)
+        assert (n.incident, n.message.title) == (2, "declared INC-2")
+        assert [t.incident for t in await store.claim_due(T0, "w", LEASE, 10)] == [2]
+
+    async def test_create_whose_change_function_fails_writes_nothing(
+        self, store: IncidentStore
+    ) -> None:
+        def broken(numbered: Incident) -> Change:
+            raise RuntimeError("template error")
+
+        with pytest.raises(RuntimeError, match="template error"):
+            await store.create(make_incident("bad"), broken)
+        assert await store.list_incidents(open_only=False) == []
+        assert (await store.create(make_incident("good"), Change())).number == 1
+
     async def test_failed_create_writes_nothing_and_leaves_no_gap(
         self, store: IncidentStore
     ) -> None:
