@@ -1,0 +1,42 @@
+"""Transport-level behaviour: Socket Mode reconnects, health, and the one error boundary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.core.clock import ManualClock
+from tests.e2e.slack.conftest import SlackBot
+from tests.fakes.slack import FakeSlack
+
+
+async def test_socket_mode_reconnects_on_disconnect(
+    fake: FakeSlack, tmp_path: Path, clock: ManualClock
+) -> None:
+    bot = SlackBot(fake, tmp_path / "bot.db", "socket", clock)
+    await bot.start()
+    try:
+        assert bot.adapter.connected()
+        assert len(fake.calls_to("apps.connections.open")) == 1
+        await fake.disconnect_sockets()  # Slack's periodic "refresh_requested"
+        await fake.wait_for(lambda: len(fake.calls_to("apps.connections.open")) == 2)
+        await fake.wait_for(lambda: fake.socket_connected)
+        ack = await fake.slash_command("list")  # served over the new connection
+        assert ack.status == 200
+        assert (await fake.wait_for(lambda: fake.responses))[0].text == "No open incidents."
+        assert bot.adapter.connected()
+    finally:
+        await bot.stop()
+    assert not bot.adapter.connected()
+
+
+async def test_unexpected_failure_gets_a_generic_private_answer(
+    bot: SlackBot, fake: FakeSlack
+) -> None:
+    fake.fail("views.open", error="internal_error")  # Slack fails while opening the form
+    ack = await fake.slash_command("declare", user="U0BOB")
+    assert ack.status == 200  # still acknowledged in time
+    resp = await fake.wait_for(lambda: fake.responses)
+    assert resp[0].ephemeral
+    assert resp[0].text.startswith("Something went wrong on our side")
+    assert "internal_error" not in resp[0].text
+    assert not fake.messages
