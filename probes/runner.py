@@ -46,7 +46,7 @@ from probes.redis import RedisProbe
 from probes.tcp import TcpProbe
 from probes.tls import TlsProbe
 
-DEFAULT_CONCURRENCY = 32
+DEFAULT_CONCURRENCY = 64  # an on-demand run starts (nearly) everything at once
 DEFAULT_RUN_DEADLINE = 10.0
 DEFAULT_PER_TARGET = 2
 
