@@ -25,9 +25,9 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.core.clock import SystemClock  # noqa: E402
-from tests.e2e.discord.conftest import DiscordBot  # noqa: E402
-from tests.fakes.discord import FakeDiscord, message_text  # noqa: E402
+from bot.core.clock import SystemClock
+from tests.e2e.discord.conftest import DiscordBot
+from tests.fakes.discord import FakeDiscord, message_text
 
 ROUNDS = 5
 WAVES = 10
@@ -70,13 +70,16 @@ async def one_round(workdir: Path, n: int) -> tuple[float, float, float]:
         for w in range(WAVES):
             recs = await asyncio.gather(
                 *(
-                    fake.slash("note", {"text": f"w{w} n{j}", "incident": f"INC-{j % DECLARES + 1}"})
+                    fake.slash(
+                        "note", {"text": f"w{w} n{j}", "incident": f"INC-{j % DECLARES + 1}"}
+                    )
                     for j in range(CONCURRENCY)
                 )
             )
             await fake.wait_for(lambda recs=recs: all(r.callbacks for r in recs), within=10)
             for r in recs:
-                assert r.latency is not None and not r.rejected
+                assert r.latency is not None
+                assert not r.rejected
                 latencies.append(r.latency)
         return pct(latencies, 50), pct(latencies, 99), statistics.median(to_thread)
     finally:
