@@ -194,6 +194,8 @@ def _expand(node: Any, env: Mapping[str, str], file: str, key: str) -> Any:
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a bad mapping key: the key is the location
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top)"
 

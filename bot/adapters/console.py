@@ -35,7 +35,13 @@ def plain(text: str) -> str:
 
 def render(message: Message) -> list[str]:
     """A message as terminal lines (buttons shown as the command they stand for)."""
-    lines = plain(message.text()).split("\n")
+    title = message.title
+    if message.mentions:
+        title += "  (" + " ".join(f"@{m}" for m in message.mentions) + ")"
+    lines = [title, *(f"{f.label}: {f.value}" for f in message.fields)]
+    if message.body:
+        lines += message.body.split("\n")
+    lines = [plain(x) for x in lines]
     for b in message.buttons:
         if b.action == "snooze":
             lines.append(f"[{b.label}: /incident snooze {b.value}]")

@@ -1,0 +1,302 @@
+"""Use cases as pure functions: each returns a Mutation, `(incident, now) -> Outcome`.
+
+An Outcome is the new incident, its timeline entries, the notices to deliver and the reply.
+The service runs a Mutation against the freshly read incident and commits the Outcome
+atomically; on a conflict it simply runs it again, which is safe because nothing here has
+side effects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from bot.core import commands as c
+from bot.core.messages import Message, Notice, NoticeKind, Reply
+from bot.core.model import Actor, Incident, Role, Severity, Status, TimelineEntry
+from bot.core.policy import Policy, format_duration
+from bot.core.ports import Change
+from bot.core.templates import postmortem_markdown, utc
+from bot.core.views import Views
+from bot.errors import UserError
+
+Outcome = tuple[Incident, list[TimelineEntry], list[Notice], Reply]
+Mutation = Callable[[Incident, datetime], Outcome]
+
+
+def thread(inc: Incident, msg: Message) -> Notice:
+    """A message for the incident's thread."""
+    return Notice(inc.number, inc.platform, NoticeKind.THREAD, msg)
+
+
+def post(inc: Incident, channel: str, msg: Message) -> Notice:
+    """A top-level message in the channel with key `channel`."""
+    return Notice(inc.number, inc.platform, NoticeKind.POST, msg, channel=channel)
+
+
+class Actions:
+    """The command use cases for one policy and template set."""
+
+    def __init__(self, policy: Policy, views: Views) -> None:
+        self.policy = policy
+        self.views = views
+
+    def responders_only(self, actor: Actor, fn: Mutation) -> Mutation:
+        """`fn`, refused with a clear message unless `actor` is one of the responders."""
+
+        def guarded(i: Incident, now: datetime) -> Outcome:
+            if actor.id not in i.responders() and actor.id not in self.policy.responders:
+                who = [f"IC {i.commander.label}"] if i.commander else []
+                who += [f"{r.value} {a.label}" for r, a in i.roles.items()]
+                if self.policy.responders:
+                    who.append("the configured responders")
+                raise UserError(
+                    f"Only {i.key}'s responders may do that ({', '.join(who) or 'its IC'});"
+                    " ask the IC to add you with /incident role."
+                )
+            return fn(i, now)
+
+        return guarded
+
+    def pages(
+        self, inc: Incident, groups: Sequence[str], action: str, now: datetime
+    ) -> list[Notice]:
+        """One PAGE notice per external pager configured for the incident's severity."""
+        msg = self.views.templates.render(
+            "page",
+            self.views.values(inc, now, contacts=", ".join(groups)),
+            severity=inc.severity,
+        )
+        return [
+            Notice(
+                inc.number,
+                inc.platform,
+                NoticeKind.PAGE,
+                msg,
+                channel=pager,
+                data={"action": action, "contacts": ",".join(groups)},
+            )
+            for pager in self.policy.of(inc.severity).pagers
+        ]
+
+    def declared(
+        self, cmd: c.Declare, inc: Incident, now: datetime, probes: Sequence[str]
+    ) -> Change:
+        """What declaring writes with the new incident: announcement, ops line, checklist,
+        tag notifications, pages, the first timeline entry and the timers."""
+        severity, private, actor = inc.severity, inc.private, inc.declared_by
+        p = self.policy.of(severity)
+        groups = tuple(dict.fromkeys(p.page + p.notify))
+        notices = [
+            Notice(
+                inc.number,
+                inc.platform,
+                NoticeKind.ANNOUNCE,
+                self.views.initial(inc, now, self.policy.resolve_contacts(groups)),
+                channel=self.policy.channel_for(inc),
+            )
+        ]
+        if not private:
+            notices.append(
+                Notice(
+                    0, inc.platform, NoticeKind.POST, self.views.ops_line(inc, now), channel="ops"
+                )
+            )
+        checklist = self.views.templates.render(
+            "checklist",
+            self.views.values(
+                inc,
+                now,
+                probes="running now" if probes else "none configured",
+                status_page_step=", update the status page" if p.status_page else "",
+            ),
+        )
+        notices.append(Notice(inc.number, inc.platform, NoticeKind.THREAD, checklist))
+        tag_groups = tuple(g for t in cmd.tags for g in self.policy.tag_contacts.get(t, ()))
+        if tag_groups:
+            ids = self.policy.resolve_contacts(tag_groups)
+            msg = Message(
+                title=f"Tagged {', '.join(cmd.tags)}: notifying {', '.join(tag_groups)} at once.",
+                mentions=ids,
+            )
+            notices.append(Notice(inc.number, inc.platform, NoticeKind.THREAD, msg))
+        notices += self.pages(inc, p.page, "trigger", now)
+        entry = TimelineEntry(now, "declared", f"{severity.value} {cmd.title}", actor)
+        return Change([entry], notices, self.policy.timers(inc))
+
+    # ------------------------------------------------------------------ mutations
+
+    def note(self, text: str, actor: Actor) -> Mutation:
+        def m(i: Incident, now: datetime) -> Outcome:
+            msg = Message(title=f"Note from {actor.label}", body=text)
+            return (
+                i,
+                [TimelineEntry(now, "note", text, actor)],
+                [thread(i, msg)],
+                Reply.info(f"Noted in the {i.key} timeline.", incident=i.number),
+            )
+
+        return m
+
+    def severity(self, severity: Severity, actor: Actor) -> Mutation:
+        def m(i: Incident, now: datetime) -> Outcome:
+            if i.severity is severity:
+                raise UserError(f"{i.key} is already {severity.value}.")
+            if not i.is_open:
+                raise UserError(f"{i.key} is resolved; its severity can no longer change.")
+            new = i.evolve(severity=severity)
+            old_p, new_p = self.policy.of(i.severity), self.policy.of(severity)
+            nxt = self.policy.next_reminder_at(new)
+            text = (
+                f"Severity {i.severity.value} → {severity.value} by {actor.label}."
+                f" Updates every {format_duration(new_p.update_every)};"
+                f" next due {utc(nxt)}."
+            )
+            notices = [thread(new, Message(title=text, severity=severity))]
+            channel = self.policy.channel_for(new)
+            if channel != self.policy.channel_for(i):
+                moved = self.views.initial(new, now, ())
+                notices.append(post(new, channel, moved))
+            if severity.rank < i.severity.rank:
+                added = tuple(g for g in new_p.page if g not in old_p.page)
+                notices += self.pages(new, added, "trigger", now)
+            entry = TimelineEntry(now, "severity", f"{i.severity.value} → {severity.value}", actor)
+            return new, [entry], notices, Reply.info(text, incident=i.number)
+
+        return m
+
+    def commander(self, user: Actor, actor: Actor) -> Mutation:
+        def m(i: Incident, now: datetime) -> Outcome:
+            new = i.evolve(commander=user)
+            text = f"{user.label} is now the incident commander of {i.key}."
+            msg = Message(title=text, mentions=(user.id,))
+            entry = TimelineEntry(now, "ic", f"commander: {user.label}", actor)
+            return new, [entry], [thread(new, msg)], Reply.info(text, incident=i.number)
+
+        return m
+
+    def role(self, role: Role, user: Actor, actor: Actor) -> Mutation:
+        def m(i: Incident, now: datetime) -> Outcome:
+            new = i.evolve(roles={**i.roles, role: user})
+            text = f"{user.label} is now {role.value} of {i.key}."
+            msg = Message(title=text, mentions=(user.id,))
+            entry = TimelineEntry(now, "role", f"{role.value}: {user.label}", actor)
+            return new, [entry], [thread(new, msg)], Reply.info(text, incident=i.number)
+
+        return m
+
+    def status(self, status: Status, note: str, actor: Actor) -> Mutation:
+        def m(i: Incident, now: datetime) -> Outcome:
+            if not i.is_open:
+                raise UserError(f"{i.key} is resolved.")
+            new = i.evolve(status=status)
+            text = f"Status {i.status.value} → {status.value}" + (f": {note}" if note else "")
+            notices = [thread(new, Message(title=text, severity=new.severity))]
+            if self.policy.of(new.severity).status_page and not new.private:
+                notices.append(thread(new, self.views.status_page(new, now, note)))
+            entry = TimelineEntry(now, "status", text, actor)
+            return new, [entry], notices, Reply.info(text, incident=i.number)
+
+        return m
+
+    def update(self, findings: str, actions: str, actor: Actor) -> Mutation:
+        def m(i: Incident, now: datetime) -> Outcome:
+            if not i.is_open:
+                raise UserError(f"{i.key} is resolved; use /incident note to add to its timeline.")
+            new = i.evolve(last_update_at=now, missed_updates=0, snoozed_until=None)
+            msg = self.views.update(new, now, findings, actions)
+            text = findings + (f" / actions: {actions}" if actions else "")
+            nxt = self.policy.next_reminder_at(new)
+            return (
+                new,
+                [TimelineEntry(now, "update", text, actor)],
+                [post(new, self.policy.channel_for(new), msg)],
+                Reply.info(
+                    f"Update posted for {i.key}; next one due {utc(nxt)}.", incident=i.number
+                ),
+            )
+
+        return m
+
+    def resolve(self, summary: str, actor: Actor) -> Mutation:
+        def m(i: Incident, now: datetime) -> Outcome:
+            if not i.is_open:
+                raise UserError(f"{i.key} is already resolved (at {utc(i.resolved_at)}).")
+            new = i.evolve(
+                status=Status.RESOLVED,
+                resolved_at=now,
+                summary=summary or i.summary,
+                snoozed_until=None,
+                last_reminder_at=None,
+            )
+            p = self.policy.of(new.severity)
+            due = (
+                f"due by {utc(now + self.policy.postmortem_due)}"
+                if p.postmortem == "required"
+                else "lightweight review"
+                if p.postmortem == "lightweight"
+                else "not required"
+            )
+            msg = self.views.templates.render(
+                "resolved", self.views.values(new, now, postmortem_due=due), severity=new.severity
+            )
+            notices = [post(new, self.policy.channel_for(new), msg), thread(new, msg)]
+            if not new.private:
+                ops = Message(title=f"[RESOLVED] {new.severity.value} {new.key} - {new.title}.")
+                notices.append(post(new, "ops", ops))
+            if p.status_page and not new.private:
+                notices.append(thread(new, self.views.status_page(new, now)))
+            notices += self.pages(new, p.page, "resolve", now)
+            entry = TimelineEntry(now, "resolved", summary or "resolved", actor)
+            return (
+                new,
+                [entry],
+                notices,
+                Reply.info(f"{i.key} resolved; post-mortem {due}.", incident=i.number),
+            )
+
+        return m
+
+    def snooze(self, duration: timedelta, actor: Actor) -> Mutation:
+        def m(i: Incident, now: datetime) -> Outcome:
+            if not i.is_open:
+                raise UserError(f"{i.key} is resolved; there is nothing to snooze.")
+            new = i.evolve(snoozed_until=now + duration)
+            text = f"Next {i.key} reminder snoozed until {utc(new.snoozed_until)} by {actor.label}."
+            entry = TimelineEntry(
+                now, "snooze", f"reminder snoozed {format_duration(duration)}", actor
+            )
+            return (
+                new,
+                [entry],
+                [thread(new, Message(title=text))],
+                Reply.info(text, incident=i.number),
+            )
+
+        return m
+
+    def postmortem(self, link: str, entries: Sequence[TimelineEntry], actor: Actor) -> Mutation:
+        def m(i: Incident, now: datetime) -> Outcome:
+            if link:
+                new = i.evolve(postmortem=link, postmortem_at=now)
+                text = f"Post-mortem attached to {i.key}: {link}"
+                notice = thread(new, Message(title=text))
+                entry = TimelineEntry(now, "postmortem", f"attached: {link}", actor)
+                return new, [entry], [notice], Reply.info(text, incident=i.number)
+            end = i.resolved_at or now
+            draft = postmortem_markdown(i, entries, duration=format_duration(end - i.declared_at))
+            new = i.evolve(postmortem=draft)
+            msg = Message(title=f"POST-MORTEM DRAFT: {i.key} {i.title}", body=draft)
+            entry = TimelineEntry(now, "postmortem", "draft posted", actor)
+            return (
+                new,
+                [entry],
+                [thread(new, msg)],
+                Reply.info(
+                    f"Post-mortem draft for {i.key} posted in its thread. When it is done,"
+                    f" attach it with /incident postmortem {i.key} <link>.",
+                    incident=i.number,
+                ),
+            )
+
+        return m

@@ -1,0 +1,103 @@
+"""What due timers and delivery failures do to an incident: reminders, escalations,
+post-mortem reminders and the "paging failed" alarm. Pure Mutations, like `actions`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+
+from bot.core.actions import Actions, Mutation, Outcome, thread
+from bot.core.messages import Message, Notice, Reply
+from bot.core.model import Incident, TimelineEntry, TimerKind
+from bot.core.policy import format_duration
+from bot.core.ports import Timer
+from bot.core.templates import utc
+
+log = structlog.get_logger("incidentbot.reactions")
+
+
+class Reactions:
+    """Timer and failure reactions, sharing the policy and views of `actions`."""
+
+    def __init__(self, actions: Actions) -> None:
+        self.actions = actions
+        self.policy = actions.policy
+        self.views = actions.views
+
+    def fire(self, timer: Timer) -> Mutation:
+        """What a claimed timer does; a stale one (the state moved on) is only re-timed."""
+
+        def m(i: Incident, now: datetime) -> Outcome:
+            due = self.policy.timers(i)[timer.kind]
+            if due is None or due > now:
+                return i, [], [], Reply()  # state moved on since the claim: just re-time
+            if timer.kind is TimerKind.REMINDER:
+                return self._remind(i, now, due)
+            if timer.kind is TimerKind.ESCALATION:
+                reason = f"open for {format_duration(now - i.declared_at)} at {i.severity.value}"
+                return self._escalate(i, now, reason)
+            return self._postmortem_reminder(i, now, due)
+
+        return m
+
+    def _remind(self, i: Incident, now: datetime, due: datetime) -> Outcome:
+        new = i.evolve(
+            missed_updates=i.missed_updates + 1, last_reminder_at=now, snoozed_until=None
+        )
+        if i.commander is not None:
+            mentions: tuple[str, ...] = (i.commander.id,)
+        else:  # nobody holds the pager: ask the severity's first contact group
+            chain = self.policy.of(i.severity).escalate_to
+            mentions = self.policy.resolve_contacts(chain[:1])
+        notices = [thread(new, self.views.reminder(new, now, due, mentions))]
+        timeline = [TimelineEntry(now, "reminder", f"update reminder #{new.missed_updates}")]
+        log.info("reminder.sent", incident=i.key, lateness_s=(now - due).total_seconds())
+        if self.policy.escalates_on_missed(new.missed_updates):
+            n = new.missed_updates
+            new, esc_tl, esc_notices, _ = self._escalate(new, now, f"{n} updates missed in a row")
+            timeline += esc_tl
+            notices += esc_notices
+        return new, timeline, notices, Reply()
+
+    def _escalate(self, i: Incident, now: datetime, reason: str) -> Outcome:
+        group = self.policy.escalation_group(i)
+        if group is None:  # the chain is climbed; reminders keep nagging the IC
+            return i, [], [], Reply()
+        new = i.evolve(escalation_level=i.escalation_level + 1)
+        ids = self.policy.resolve_contacts((group,))
+        values = self.views.values(i, now, reason=reason, contacts=group)
+        msg = self.views.templates.render("escalation", values, severity=i.severity, mentions=ids)
+        notices = [thread(new, msg), *self.actions.pages(new, (group,), "trigger", now)]
+        log.info("incident.escalated", incident=i.key, to=group, reason=reason)
+        return new, [TimelineEntry(now, "escalated", f"to {group}: {reason}")], notices, Reply()
+
+    def _postmortem_reminder(self, i: Incident, now: datetime, due: datetime) -> Outcome:
+        new = i.evolve(last_reminder_at=now)
+        mentions = (i.commander.id,) if i.commander else ()
+        values = self.views.values(i, now, due=utc(due))
+        msg = self.views.templates.render("postmortem_reminder", values, mentions=mentions)
+        return (
+            new,
+            [TimelineEntry(now, "reminder", "post-mortem due")],
+            [thread(new, msg)],
+            Reply(),
+        )
+
+    def paging_failed(self, notice: Notice, error: str) -> Mutation:
+        """Says loudly in the thread that a page did not go out (it keeps being retried)."""
+        contacts = tuple(g for g in notice.data.get("contacts", "").split(",") if g)
+        ids = self.policy.resolve_contacts(contacts)
+
+        def m(i: Incident, now: datetime) -> Outcome:
+            msg = Message(
+                title=f"⚠️ PAGING FAILED via {notice.channel}:"
+                f" page {', '.join(contacts) or 'on-call'} manually. The bot keeps retrying.",
+                body=f"Error: {error[:200]}",
+                mentions=ids,
+                severity=i.severity,
+            )
+            entry = TimelineEntry(now, "page", f"paging via {notice.channel} failed")
+            return i, [entry], [thread(i, msg)], Reply()
+
+        return m

@@ -1,0 +1,49 @@
+"""Architecture rules that a test can enforce."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FORBIDDEN_IN_CORE = {
+    "slack_bolt", "slack_sdk", "discord", "asyncpg", "aiosqlite", "redis", "httpx", "aiohttp",
+    "prometheus_client", "bot.storage", "bot.adapters", "bot.paging", "probes", "yaml",
+}  # fmt: skip
+
+
+def imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_core_imports_no_sdk_or_driver() -> None:
+    offenders = {}
+    for path in sorted((ROOT / "bot" / "core").glob("*.py")):
+        bad = {
+            n
+            for n in imports(path)
+            if any(n == f or n.startswith(f + ".") for f in FORBIDDEN_IN_CORE)
+        }
+        if bad:
+            offenders[path.name] = sorted(bad)
+    assert offenders == {}
+
+
+def test_probes_never_import_the_bot() -> None:
+    for path in sorted((ROOT / "probes").glob("*.py")):
+        assert not {n for n in imports(path) if n == "bot" or n.startswith("bot.")}, path.name
+
+
+def test_modules_stay_small() -> None:
+    big = {
+        str(p.relative_to(ROOT)): n
+        for p in [*ROOT.glob("bot/**/*.py"), *ROOT.glob("probes/*.py")]
+        if (n := len(p.read_text().splitlines())) > 700
+    }
+    assert big == {}
