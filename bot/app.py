@@ -17,13 +17,16 @@ from typing import Any, Protocol
 
 import httpx
 import structlog
+from aiohttp import web
 
+from bot.adapters.http import HttpServer
 from bot.core.clock import SystemClock
 from bot.core.dispatcher import Dispatcher
 from bot.core.ports import Clock, IncidentStore, Notifier, Pager, ProbeRunner
 from bot.core.scheduler import Scheduler
 from bot.core.service import IncidentService
 from bot.errors import ConfigError
+from bot.metrics import CONTENT_TYPE, Metrics
 from bot.settings import BotConfig, Settings
 from bot.storage import open_store
 
@@ -82,6 +85,23 @@ class App:
         self.console_io = console_io
         self.store: IncidentStore = open_store(settings.store_url())
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
+        self.metrics = Metrics(
+            clock=self.clock,
+            severities=[s.value for s in config.policy().severities],
+            count_open=self.store.count_open,
+            delivered=lambda: self.dispatcher.delivered,
+            failures=lambda: self.dispatcher.failures,
+        )
+        self.http.event_hooks["response"].append(self.metrics.on_http_response)
+        # /healthz and /metrics; other adapters (Slack HTTP mode) mount routes on `self.web`
+        # before start() freezes it.
+        self.server = HttpServer(
+            health=self.health,
+            metrics=self.metrics.render,
+            metrics_content_type=CONTENT_TYPE,
+            port=self.http_port() or 0,
+        )
+        self.web: web.Application = self.server.web
         self.probes: ProbeRunner = build_probe_runner(config, config_file)
         self.pagers: dict[str, Pager] = self._build_pagers()
         self.service = IncidentService(
@@ -92,6 +112,8 @@ class App:
             probes=self.probes,
             on_declare_probes=config.on_declare,
             on_commit=self._on_commit,
+            on_command=self.metrics.on_command,
+            on_probe_run=self.metrics.on_probe_run,
         )
         self.scheduler = Scheduler(
             store=self.store,
@@ -100,6 +122,7 @@ class App:
             owner=self.owner,
             lease=config.scheduler.lease,
             max_idle=config.scheduler.max_idle,
+            on_fired=self.metrics.on_fired,
         )
         self.adapters: dict[str, Adapter] = {}
         self.dispatcher = Dispatcher(
@@ -135,6 +158,15 @@ class App:
         self.dispatcher.wake()
         self.scheduler.wake()
 
+    def http_port(self) -> int | None:
+        """Where /healthz and /metrics listen: PORT when set; Slack HTTP mode (a signing
+        secret) always listens, on 3000 by default; otherwise no server runs."""
+        if self.settings.port is not None:
+            return self.settings.port
+        if "slack" in self.platforms and self.settings.slack_signing_secret is not None:
+            return 3000
+        return None
+
     # ------------------------------------------------------------------ lifecycle
 
     def adapter_factories(self) -> dict[str, Callable[[], Adapter]]:
@@ -162,11 +194,15 @@ class App:
         self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         self._started = True
+        if self.http_port() is not None:
+            await self.server.start()
         log.info("app.started", platforms=self.platforms, owner=self.owner)
 
     async def aclose(self, grace: timedelta = timedelta(seconds=10)) -> None:
         """Graceful stop: no new work; background probe runs finished and everything due in
         the outbox delivered (bounded by `grace`); claims released; connections closed."""
+        # Inbound HTTP first (Slack HTTP mode): requests in flight finish, no new ones come.
+        await _bounded(self.server.aclose(), self.server.shutdown_timeout + 1)
         if self._started:
             await _bounded(self.service.aclose(grace.total_seconds()), grace.total_seconds() + 1)
         # Let each loop finish the step it is in, so no claimed work is cut off mid-way.
@@ -182,8 +218,8 @@ class App:
             await _bounded(adapter.aclose(), 5)
         if self._started:
             await _bounded(self.store.release_claims(self.owner), 5)
-        await self.store.aclose()
-        await self.http.aclose()
+        await _bounded(self.store.aclose(), 5)
+        await _bounded(self.http.aclose(), 5)
         self._started = False
         log.info("app.stopped")
 
