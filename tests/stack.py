@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from bot.core.clock import ManualClock
 from bot.core.dispatcher import Dispatcher
 from bot.core.model import Actor, ChannelRef
-from bot.core.ports import IncidentStore
+from bot.core.ports import IncidentStore, Pager
 from bot.core.scheduler import Scheduler
 from bot.core.service import IncidentService
 from bot.settings import BotConfig
@@ -56,7 +57,11 @@ class Stack:
 
 
 async def make_stack(
-    tmp: Path, config: BotConfig | None = None, *, store_url: str | None = None
+    tmp: Path,
+    config: BotConfig | None = None,
+    *,
+    store_url: str | None = None,
+    pagers: Mapping[str, Pager] | None = None,
 ) -> Stack:
     config = config or BotConfig(
         contacts={"oncall": ["U_ONCALL"], "engineering_manager": ["U_EM"], "security": ["U_SEC"]}
@@ -73,7 +78,7 @@ async def make_stack(
         store=store,
         service=service,
         notifiers={"test": notifier},
-        pagers={},
+        pagers=pagers or {},
         clock=clock,
         owner="test",
     )

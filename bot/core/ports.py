@@ -61,8 +61,10 @@ class IncidentStore(Protocol):
       raises `ConflictError` otherwise (nothing written).
     * `claim_due` hands each due timer to one owner at a time: a claimed timer is not
       handed out again until its lease expires (then another owner may take it over).
-    * `claim_notices` returns, per incident, only the oldest undelivered notice, and only
-      once its retry time has come: an incident's notices are delivered in order.
+    * `claim_notices` returns, per incident and lane, only the oldest undelivered notice,
+      and only once its retry time has come: an incident's chat notices are delivered in
+      order, and its PAGE notices in order in a lane of their own (a failing pager never
+      holds up the thread).
     * times are timezone-aware UTC in and out.
     """
 

@@ -94,7 +94,12 @@ WHERE t.incident = due.incident AND t.kind = due.kind
 RETURNING t.incident, t.kind, t.due_at
 """
 # Only an incident's oldest pending notice (its head) may be claimed; the rest wait.
-_IS_HEAD = "NOT EXISTS (SELECT 1 FROM notices o WHERE o.incident = n.incident AND o.id < n.id)"
+# The head of each incident's lanes: chat notices in order, pages in their own lane so a
+# pager outage never holds up the thread (nor the "paging failed" alarm posted there).
+_IS_HEAD = (
+    "NOT EXISTS (SELECT 1 FROM notices o WHERE o.incident = n.incident"
+    " AND (o.kind = 'page') = (n.kind = 'page') AND o.id < n.id)"
+)
 _CLAIM_NOTICES = f"""
 WITH heads AS (
     SELECT n.id FROM notices n

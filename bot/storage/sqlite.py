@@ -64,7 +64,9 @@ _UPSERT_TIMER = (
 )
 _DELETE_TIMER = "DELETE FROM timers WHERE incident = ? AND kind = ?"
 # The oldest pending notice of each incident; the others wait behind it.
-_HEADS = "SELECT min(id) FROM notices GROUP BY incident"
+# The head of each incident's lanes: chat notices in order, pages in their own lane so a
+# pager outage never holds up the thread (nor the "paging failed" alarm posted there).
+_HEADS = "SELECT min(id) FROM notices GROUP BY incident, kind = 'page'"
 _PRUNE_EVERY = timedelta(hours=1)
 _KEEP_KEYS = timedelta(days=1)
 
@@ -119,19 +121,21 @@ class SqliteStore:
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One write transaction; rolled back if the body raises."""
+        """One write transaction; rolled back if the body raises or the task is cancelled."""
         async with self._lock:
             conn = await self._open()
             try:
                 await conn.execute_fetchall("BEGIN IMMEDIATE")
-                try:
-                    yield conn
-                except BaseException:
-                    await conn.execute_fetchall("ROLLBACK")
-                    raise
+                yield conn
                 await conn.execute_fetchall("COMMIT")
-            except sqlite3.Error as exc:
-                raise InfraError(f"SQLite write failed on {self.path}: {exc}") from exc
+            except BaseException as exc:
+                # Statements already queued still run on aiosqlite's thread, and this queues
+                # behind them; it is a no-op when no transaction is open (BEGIN failed or
+                # COMMIT went through), so the connection is never left mid-transaction.
+                await conn.rollback()
+                if isinstance(exc, sqlite3.Error):
+                    raise InfraError(f"SQLite write failed on {self.path}: {exc}") from exc
+                raise
 
     async def migrate(self) -> None:
         async with self._write() as conn:
