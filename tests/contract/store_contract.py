@@ -12,6 +12,7 @@ Times are explicit `now` values: nothing here sleeps.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -192,6 +193,30 @@ class StoreContract:
         assert await store.list_incidents(open_only=False) == []
         created = await store.create(make_incident("good"), Change())
         assert created.number == 1
+
+    async def test_cancelled_writes_leave_the_store_usable_and_gap_free(
+        self, store: IncidentStore
+    ) -> None:
+        # Cancel creates at successive points of their progress (0, 1, 2, … event-loop
+        # turns after they start): each is either wholly written or not at all.
+        for turns in range(8):
+            task = asyncio.create_task(
+                store.create(
+                    make_incident(f"cancel {turns}"),
+                    Change(timeline=[declared()] * 20, notices=[note("x")] * 20),
+                )
+            )
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        last = await store.create(make_incident("after"), Change(timeline=[declared()]))
+        numbers = [i.number for i in await store.list_incidents(open_only=False)]
+        assert numbers == list(range(last.number, 0, -1))
+        for n in numbers[1:]:
+            assert len(await store.timeline(n)) == 20
+        assert await store.timeline(last.number) == [declared()]
 
     async def test_concurrent_creates_are_gap_free(
         self, store: IncidentStore, same_db: SameDb
