@@ -171,7 +171,7 @@ class App:
 
     def adapter_factories(self) -> dict[str, Callable[[], Adapter]]:
         """Platform name -> constructor; each import happens only if that platform runs."""
-        return {"console": self._console}
+        return {"console": self._console, "discord": self._discord}
 
     def _console(self) -> Adapter:
         from bot.adapters.console import ConsoleAdapter
@@ -179,6 +179,21 @@ class App:
         stdin, out = self.console_io or (None, None)
         return ConsoleAdapter(
             self.service, channels=self.config.channels_for("console"), stdin=stdin, out=out
+        )
+
+    def _discord(self) -> Adapter:
+        from bot.adapters.discord import DiscordAdapter
+
+        token = self.settings.discord_token
+        if token is None:
+            raise ConfigError("(environment)", "DISCORD_TOKEN", "a Discord bot token")
+        platform = self.config.platforms.get("discord")
+        return DiscordAdapter(
+            self.service,
+            token=token.get_secret_value(),
+            channels=self.config.channels_for("discord"),
+            guild_id=platform.guild_id if platform else None,
+            api_url=self.settings.discord_api_url,
         )
 
     async def start(self) -> None:
