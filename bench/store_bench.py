@@ -18,19 +18,19 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from bot.core.messages import Field, Message, Notice, NoticeKind  # noqa: E402
-from bot.core.model import Actor, Incident, Severity, Status, TimelineEntry, TimerKind  # noqa: E402
-from bot.core.ports import Change, IncidentStore  # noqa: E402
-from bot.storage import open_store  # noqa: E402
+from bot.core.messages import Field, Message, Notice, NoticeKind
+from bot.core.model import Actor, Incident, Severity, Status, TimelineEntry, TimerKind
+from bot.core.ports import Change, IncidentStore
+from bot.storage import open_store
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 LEASE = timedelta(seconds=10)
@@ -97,24 +97,26 @@ async def create_rate(store: IncidentStore, n: int, start: int, concurrency: int
     return n / (time.perf_counter() - began)
 
 
-async def latency_ms(call: Callable[[int], object], repeat: int) -> float:
+async def latency_ms(call: Callable[[int], Awaitable[object]], repeat: int) -> float:
     """Median milliseconds of `await call(k)` for k in range(repeat)."""
     samples = []
     for k in range(repeat):
         began = time.perf_counter()
-        await call(k)  # type: ignore[misc]
+        await call(k)
         samples.append((time.perf_counter() - began) * 1000)
     return statistics.median(samples)
 
 
-async def bench(name: str, factory: Callable[[], object]) -> dict[str, float]:
+async def bench(
+    name: str, factory: Callable[[], AbstractAsyncContextManager[IncidentStore]]
+) -> dict[str, float]:
     seq, conc = [], []
     for _ in range(RUNS):
-        async with factory() as store:  # type: ignore[attr-defined]
+        async with factory() as store:
             seq.append(await create_rate(store, CREATES, 0, 1))
             conc.append(await create_rate(store, CREATES, CREATES, 16))
     result = {"create_seq": statistics.median(seq), "create_conc16": statistics.median(conc)}
-    async with factory() as store:  # type: ignore[attr-defined]
+    async with factory() as store:
         await create_rate(store, OPEN, 0, 16)  # 10,000 open incidents, one timer each
         # Idle poll: nothing due before T0.
         result["claim_due_none_ms"] = await latency_ms(

@@ -9,11 +9,19 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from bot.core.model import TimerKind
 from bot.core.ports import Change, IncidentStore
 from bot.errors import InfraError
 from bot.storage import open_store
 from bot.storage.postgres import PostgresStore
-from tests.contract.store_contract import SameDb, StoreContract, make_incident
+from tests.contract.store_contract import (
+    LEASE,
+    T0,
+    SameDb,
+    StoreContract,
+    make_incident,
+    note,
+)
 
 
 def _with_search_path(url: str, schema: str) -> str:
@@ -122,3 +130,27 @@ async def test_password_never_appears_in_errors(unused_port: int) -> None:
     assert "***" in str(info.value)
     assert "s3cr3t-pw" not in repr(s)
     await s.aclose()
+
+
+async def test_claims_skip_rows_locked_by_another_replica(
+    store: IncidentStore, store_url: str
+) -> None:
+    """A replica mid-claim (its transaction holding a timer/notice row) does not stall
+    the others: they skip that row and take the rest."""
+    for i in range(3):
+        await store.create(
+            make_incident(f"{i}"), Change(timers={TimerKind.REMINDER: T0}, notices=[note("n")])
+        )
+    other = await asyncpg.connect(store_url)
+    try:
+        async with other.transaction():
+            await other.execute("SELECT 1 FROM timers WHERE incident = 1 FOR UPDATE")
+            await other.execute("SELECT 1 FROM notices WHERE incident = 1 FOR UPDATE")
+            timers = await asyncio.wait_for(store.claim_due(T0, "b", LEASE, 10), 5)
+            notices = await asyncio.wait_for(store.claim_notices(T0, "b", LEASE, 10), 5)
+        assert sorted(t.incident for t in timers) == [2, 3]
+        assert sorted(n.incident for n in notices) == [2, 3]
+        # Once the lock is gone the skipped rows are claimable as usual.
+        assert [t.incident for t in await store.claim_due(T0, "b", LEASE, 10)] == [1]
+    finally:
+        await other.close()
