@@ -45,7 +45,7 @@ async def test_dns_answers_rcodes_and_expectations() -> None:
     assert empty.summary.startswith("empty.test: no A records")
     assert slow.status is Status.WARN
     assert hung.status in (Status.FAIL, Status.ERROR)
-    assert hung_wall < 0.9
+    assert hung_wall < 1.2
 
 
 # ----------------------------------------------------------------------------- TLS
@@ -107,7 +107,7 @@ async def test_tcp_connect_banner_and_silence(unused_port: int) -> None:
     async with silent_server() as port:
         t0 = time.perf_counter()
         silent = await run_one("tcp", host="127.0.0.1", port=port, expect="+OK", timeout="400ms")
-        assert time.perf_counter() - t0 < 0.8
+        assert time.perf_counter() - t0 < 1.1
     assert silent.status is Status.ERROR
     assert silent.summary == "timed out after 0.4s"
     refused = await run_one("tcp", host="127.0.0.1", port=unused_port)

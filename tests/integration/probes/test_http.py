@@ -48,7 +48,7 @@ async def test_hung_server_is_cut_at_the_probe_timeout() -> None:
         wall = time.perf_counter() - t0
     assert r.status is Status.ERROR
     assert r.summary == "timed out after 0.5s"
-    assert 0.5 <= wall < 0.9
+    assert 0.5 <= wall < 1.1
 
 
 async def test_trickling_server_is_cut_at_the_probe_timeout() -> None:
@@ -60,7 +60,7 @@ async def test_trickling_server_is_cut_at_the_probe_timeout() -> None:
         wall = time.perf_counter() - t0
     assert r.status is Status.ERROR
     assert r.summary == "timed out after 1.2s"
-    assert 1.2 <= wall < 1.6
+    assert 1.2 <= wall < 1.9
 
 
 async def test_redirects_follow_only_when_configured() -> None:

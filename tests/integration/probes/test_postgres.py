@@ -170,7 +170,7 @@ async def test_unreachable_and_hung_servers(unused_port: int) -> None:
     async with silent_server() as port:
         t0 = time.perf_counter()
         hung = await run_pg(f"postgresql://u:Pw-Hung@127.0.0.1:{port}/db", timeout="600ms")
-        assert time.perf_counter() - t0 < 1.0
+        assert time.perf_counter() - t0 < 1.3
     assert hung.status is Status.ERROR
     assert hung.summary == "timed out after 0.6s"
 

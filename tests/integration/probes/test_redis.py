@@ -85,7 +85,7 @@ async def test_hung_redis_fails_fast_because_retries_are_off() -> None:
         wall = time.perf_counter() - t0
     assert r.status is Status.FAIL
     assert r.summary.startswith("no response in time")
-    assert 0.3 <= wall < 0.8
+    assert 0.3 <= wall < 1.0
     assert "Hung-Pw" not in r.summary + "".join(r.details)
 
 
@@ -93,7 +93,7 @@ async def test_hung_redis_without_socket_timeout_hits_the_deadline() -> None:
     async with silent_server() as port:
         t0 = time.perf_counter()
         r = await run_redis(f"redis://127.0.0.1:{port}/0", timeout="500ms")
-        assert time.perf_counter() - t0 < 0.9
+        assert time.perf_counter() - t0 < 1.2
     assert r.status is Status.ERROR
     assert r.summary == "timed out after 0.5s"
 

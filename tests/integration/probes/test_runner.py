@@ -33,8 +33,8 @@ async def test_slow_probes_run_concurrently_and_a_hung_one_holds_nobody_up() -> 
         wall = time.perf_counter() - t0
     assert [r.status for r in report.results[:10]] == [Status.OK] * 10
     assert report.results[10].summary == "timed out after 0.8s"
-    assert all(r.elapsed_s < 0.7 for r in report.results[:10])
-    assert 0.8 <= wall < 1.2
+    assert all(r.elapsed_s < 0.75 for r in report.results[:10])
+    assert 0.8 <= wall < 1.4
     assert report.summary().startswith("10 ok · 0 warn · 0 fail · 1 error in ")
 
 
@@ -45,7 +45,7 @@ async def test_concurrency_cap_is_respected() -> None:
         report = await Runner(parse_probes(items), concurrency=2).run([])
         wall = time.perf_counter() - t0
     assert report.counts()["ok"] == 4
-    assert 0.4 <= wall < 0.7  # two waves of two
+    assert 0.4 <= wall < 0.75  # two waves of two (sequential: 0.8)
 
 
 async def test_run_deadline_cancels_stragglers_and_keeps_finished_results() -> None:
@@ -57,7 +57,7 @@ async def test_run_deadline_cancels_stragglers_and_keeps_finished_results() -> N
     assert report.results[0].status is Status.OK
     assert report.results[1].status is Status.ERROR
     assert report.results[1].summary == "run deadline (0.5s) exceeded"
-    assert wall < 0.9
+    assert wall < 1.5
     assert report.exit_code() == 2
 
 
