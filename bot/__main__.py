@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.errors import ConfigError
-from bot.log import configure
+from bot.log import configure, secret_values
 from bot.settings import DEFAULT_CONFIG, BotConfig, Settings, load_config
 
 
@@ -43,16 +43,7 @@ def _config(args: argparse.Namespace, settings: Settings) -> tuple[BotConfig, st
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = Settings()
-    secrets = [
-        s.get_secret_value()
-        for s in (
-            settings.slack_bot_token,
-            settings.slack_app_token,
-            settings.slack_signing_secret,
-            settings.discord_token,
-        )
-        if s is not None
-    ]
+    secrets = secret_values(settings)  # every SecretStr, and the DSN's password alone
     level = settings.log_level
     if args.command != "run" or settings.platforms() == ["console"]:
         # The terminal is the user interface here: only warnings and errors interleave with it.
