@@ -211,7 +211,10 @@ async def run_bench(seconds: float, rounds: int) -> dict[str, object]:
                         results[name]["p50"].append(pct(lat, 50) * 1000)
                         results[name]["p99"].append(pct(lat, 99) * 1000)
                         results[name]["rate"].append(await load.flat_out(url, 50, seconds))
-                        await asyncio.sleep(0.5)  # let post-ack work drain between phases
+                        # Let the bot's post-ack work (its answers) finish before the next phase.
+                        await fake.wait_for(
+                            lambda: len(fake.responses) >= load.sent[urls["bot"]] - 50, within=60
+                        )
 
                 # Declare -> announcement at FakeSlack (sequential).
                 fake.bot_url = urls["bot"]

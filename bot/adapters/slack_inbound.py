@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.adapters.slack_blocks import (
     ACTION_PREFIX,
@@ -57,7 +58,7 @@ class Invoker:
 
     actor: Actor
     where: ChannelRef
-    respond: AsyncRespond | None = None  # response_url (slash commands, buttons)
+    response_url: str | None = None  # slash commands, buttons: answers the invoker
     trigger_id: str | None = None  # opens a modal within 3 s
     silent_repeat: bool = False  # a redelivered event: say nothing when already handled
 
@@ -90,17 +91,17 @@ class SlackInbound:
 
     # ------------------------------------------------------------------ listeners (ack first)
 
-    async def on_command(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         who = Invoker(
             Actor(str(body.get("user_id", "")), str(body.get("user_name", ""))),
             ChannelRef(PLATFORM, str(body.get("channel_id", ""))),
-            respond,
+            str(body.get("response_url", "")) or None,
             str(body.get("trigger_id", "")) or None,
         )
         self.spawn(self._guard(who, self._command(who, str(body.get("text", "")))))
 
-    async def on_button(self, ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_button(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         action = (body.get("actions") or [{}])[0]
         container = body.get("container") or {}
@@ -111,7 +112,7 @@ class SlackInbound:
         who = Invoker(
             Actor(str(user.get("id", "")), str(user.get("username") or user.get("name") or "")),
             ChannelRef(PLATFORM, channel, thread),
-            respond,
+            str(body.get("response_url", "")) or None,
             str(body.get("trigger_id", "")) or None,
         )
         name, value = button_action(str(action.get("action_id", ""))), str(action.get("value", ""))
@@ -223,14 +224,20 @@ class SlackInbound:
         if reply.message is None:
             return
         text, blocks = render(reply.message)
-        if who.respond is not None:
-            await who.respond(
+        if who.response_url is not None:
+            # One pooled session (the Web API client's) instead of bolt's per-call one.
+            hook = AsyncWebhookClient(who.response_url, session=self.client.session, timeout=10)
+            resp = await hook.send(
                 text=text,
                 blocks=blocks,
                 response_type="ephemeral" if reply.ephemeral else "in_channel",
                 replace_original=False,
             )
-        elif reply.ephemeral:
+            if resp.status_code == 200:
+                return
+            # Expired or used-up response_url (5 uses, 30 min): answer through the Web API.
+            log.warning("slack.response_url_failed", extra={"status": resp.status_code})
+        if reply.ephemeral:
             await self.client.chat_postEphemeral(
                 channel=who.where.channel,
                 user=who.actor.id,
@@ -261,7 +268,7 @@ class SlackInbound:
                 },
             )
             try:
-                await self._reply(Invoker(who.actor, who.where, who.respond), _generic(ref))
+                await self._reply(Invoker(who.actor, who.where, who.response_url), _generic(ref))
             except Exception:  # Slack itself is failing: the log line is all we can do
                 log.warning("slack.apology_failed", extra={"ref": ref})
 

@@ -154,6 +154,7 @@ class FakeSlack:
         self._last_ts = 0
         self._triggers: dict[str, float] = {}
         self._response_urls: dict[str, int] = {}
+        self._expire_response_urls = 0
         self._tickets: set[str] = set()
         self._faults: dict[str, deque[_Fault]] = {}
         self._sockets: list[web.WebSocketResponse] = []
@@ -210,6 +211,10 @@ class FakeSlack:
         """The next `times` calls of `method` fail: `{"ok": false, "error"}` or HTTP `status`."""
         q = self._faults.setdefault(method, deque())
         q.extend(_Fault(status, error, None) for _ in range(times))
+
+    def expire_response_urls(self, times: int = 1) -> None:
+        """The next `times` response_url POSTs get 404, as an expired URL does."""
+        self._expire_response_urls += times
 
     async def disconnect_sockets(self) -> None:
         """Asks every Socket Mode client to reconnect, as Slack does on a refresh."""
@@ -462,6 +467,9 @@ class FakeSlack:
     async def _response_url(self, request: web.Request) -> web.Response:
         url_id = request.match_info["id"]
         uses = self._response_urls.get(url_id)
+        if self._expire_response_urls > 0:  # as if more than 30 minutes had passed
+            self._expire_response_urls -= 1
+            uses = None
         if uses is None:
             return web.Response(status=404, text="no_service")
         if uses >= 5:  # Slack: up to 5 responses per response_url

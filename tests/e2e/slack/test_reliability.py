@@ -146,3 +146,14 @@ async def test_bad_mention_in_thread_is_ephemeral(bot: SlackBot, fake: FakeSlack
     assert eph[0].user == "U0BOB"
     assert eph[0].thread_ts == ann.ts
     assert "Unknown command 'frobnicate'" in eph[0].text
+
+
+async def test_expired_response_url_falls_back_to_an_ephemeral(
+    bot: SlackBot, fake: FakeSlack
+) -> None:
+    fake.expire_response_urls()
+    await fake.slash_command("declare Outage sev9", user="U0BOB", channel="C0OPS")
+    eph = await fake.wait_for(lambda: fake.ephemerals)
+    assert (eph[0].user, eph[0].channel) == ("U0BOB", "C0OPS")
+    assert "Unknown severity 'sev9'" in eph[0].text
+    assert not fake.responses
