@@ -13,6 +13,7 @@ process dies; `command_timeout` bounds it client-side too. Query text is literal
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import asyncpg
@@ -267,7 +268,7 @@ class PostgresProbe:
                 f" {mask_sql(r['query'] or '')}"
             )
 
-    async def _optional(self, f: Findings, what: str, step: Any) -> None:
+    async def _optional(self, f: Findings, what: str, step: Awaitable[None]) -> None:
         """Runs an informational step; a privilege or timeout problem there is an error line,
         never the end of the probe."""
         try:
