@@ -151,3 +151,17 @@ async def test_run_cli_table_json_and_exit_codes() -> None:
         out = io.StringIO()
         warn_items = [http("api", f"{base}/slow?s=0.05", warn_latency="10ms")]
         assert await run_cli(warn_items, [], False, out) == 1
+
+
+async def test_probes_of_one_database_or_redis_are_capped_per_target(redis_url: str) -> None:
+    items = [
+        {"name": f"c{i}", "service": "cache", "kind": "redis", "url": redis_url,
+         "sample_interval": "200ms"}
+        for i in range(3)
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    report = await Runner(parse_probes(items), per_target=1).run(["cache"])
+    wall = time.perf_counter() - t0
+    assert len(report.results) == 3
+    assert all(r.status in (Status.OK, Status.WARN) for r in report.results)
+    assert wall >= 0.6  # one at a time against the same server
