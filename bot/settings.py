@@ -50,29 +50,43 @@ Ids = list[str]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class SeverityConfig(Strict):
     """Any field omitted keeps the SPEC §1 default for that level."""
 
     aliases: list[str] | None = None
+    """Words accepted for this level in commands (e.g. p1, critical)."""
     impact: str | None = None
+    """What this level means, shown in help and announcements."""
     respond_within: Duration | None = None
+    """Expected time to first response."""
     update_every: Duration | None = None
+    """IC update cadence: the reminder fires at last update + this."""
     escalate_after: Duration | Literal["never"] | None = None
+    """Still open after this escalates to the next contact in escalate_to (never: off)."""
     channel: str | None = None
+    """Channel key (under channels) that announcements go to."""
     page: list[str] | None = None
+    """Contact groups paged on declare (mentioned, and through the pagers)."""
     notify: list[str] | None = None
+    """Contact groups mentioned on declare without paging."""
     escalate_to: list[str] | None = None
+    """Contact groups climbed, in order, by timed and missed-update escalations."""
     pagers: list[str] | None = None
+    """Names under pagers that page for this level (PagerDuty, Opsgenie, webhook)."""
     postmortem: Literal["required", "lightweight", "none"] | None = None
+    """Post-mortem expected after resolving."""
     status_page: bool | None = None
+    """Post status-page drafts on status changes."""
 
 
 class PostmortemConfig(Strict):
     due_after: Duration = timedelta(hours=48)
+    """The post-mortem is due this long after resolving."""
     repeat_every: Duration = timedelta(hours=24)
+    """Reminder interval while the post-mortem is overdue."""
 
 
 class EscalationConfig(Strict):
@@ -81,14 +95,18 @@ class EscalationConfig(Strict):
 
 class SchedulerConfig(Strict):
     lease: Duration = timedelta(seconds=15)
+    """How long a replica holds a claimed timer; a dead replica's work is taken over after it."""
     max_idle: Duration = timedelta(seconds=5)
+    """Longest the scheduler and outbox sleep before looking for work committed elsewhere."""
 
 
 class PlatformConfig(Strict):
     """Per-platform overrides: channel ids differ between Slack and Discord."""
 
     channels: dict[str, str] = {}
+    """Channel key -> this platform's channel id, over the top-level channels."""
     guild_id: str | None = None  # Discord: sync commands to this guild (instant)
+    """Discord: sync /incident to this guild (instant); omit for global commands."""
 
 
 class BotConfig(Strict):
@@ -100,20 +118,35 @@ class BotConfig(Strict):
         "ops": "ops",
         "security": "security",
     }
+    """Channel key -> platform channel id: incidents, incidents_low, ops (security optional)."""
     severities: dict[Severity, SeverityConfig] = {}
+    """Per-level overrides of the severity policy; omitted fields keep the defaults."""
     default_severity: Severity = Severity.SEV3
+    """Severity of a declaration that names none."""
     contacts: dict[str, Ids] = {}
+    """Contact group -> platform user or group ids, for paging and mentions."""
     responders: Ids = []
+    """User ids allowed to change any incident (besides its IC and role holders)."""
     tags: dict[str, list[str]] = {"security": ["security"], "data-loss": ["engineering_manager"]}
+    """Tag -> contact groups notified at once when an incident carries it."""
     private_tags: list[str] = ["security"]
+    """Tags that make an incident private (announced only in the security channel)."""
     postmortem: PostmortemConfig = PostmortemConfig()
+    """When post-mortems fall due and how often they are chased."""
     escalation: EscalationConfig = EscalationConfig()
+    """Missed-update escalation."""
     scheduler: SchedulerConfig = SchedulerConfig()
+    """Timer claiming and polling (multi-replica deployments)."""
     probes: list[dict[str, Any]] = []
+    """Diagnostic probes: name, service, kind and the kind's settings."""
     on_declare: list[str] = ["all"]
+    """Probe names or services run when an incident is declared ([] for none)."""
     pagers: dict[str, dict[str, Any]] = {}
+    """Named pager backends (pagerduty, opsgenie, webhook, github)."""
     templates: dict[str, str] = {}
+    """Message template overrides by name."""
     platforms: dict[Literal["slack", "discord", "console"], PlatformConfig] = {}
+    """Per-platform overrides (channel ids differ between Slack and Discord)."""
 
     @field_validator("channels")
     @classmethod
@@ -282,21 +315,36 @@ class Settings(BaseSettings):
     """Process settings from the environment (SPEC §6). Secrets are SecretStr: they never
     appear in a repr, a log line or an error."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", use_attribute_docstrings=True
+    )
 
     slack_bot_token: SecretStr | None = None
+    """Slack bot token (xoxb-…); setting it runs the Slack platform."""
     slack_app_token: SecretStr | None = None
+    """Slack app-level token (xapp-…) for Socket Mode."""
     slack_signing_secret: SecretStr | None = None
+    """Slack signing secret for HTTP mode (events at POST /slack/events on PORT)."""
     slack_api_url: str | None = None
+    """Overrides the Slack Web API base URL (tests, proxies)."""
     discord_token: SecretStr | None = None
+    """Discord bot token; setting it runs the Discord platform."""
     discord_api_url: str | None = None
+    """Overrides the Discord REST base URL (and the gateway, at its host and port)."""
     database_url: SecretStr | None = None
+    """postgresql://… for PostgreSQL; default: an SQLite file under INCIDENTBOT_DATA_DIR."""
     incidentbot_config: str | None = None
+    """Path of the YAML configuration (--config wins; default: the shipped file)."""
     incidentbot_data_dir: str = "data"
+    """Directory of the default SQLite store."""
     port: int | None = None
+    """Port of /healthz and /metrics (and Slack HTTP mode, which defaults it to 3000)."""
     log_format: Literal["auto", "json", "console"] = "auto"
+    """json in production; console is readable; auto: console on a terminal, else json."""
     log_level: str = "info"
+    """debug, info, warning or error."""
     replica_id: str | None = None
+    """This replica's name in claims (default: host:pid)."""
 
     def platforms(self) -> list[str]:
         """Platforms to run, from which tokens are set (console when none is)."""
