@@ -84,7 +84,7 @@ async def _probe(config: BotConfig, path: str, targets: list[str], as_json: bool
     try:
         return await run_cli(config.probes, targets, as_json, sys.stdout)
     except ProbeConfigError as exc:
-        raise ConfigError(path, f"probes{exc.key}", exc.expected) from None
+        raise ConfigError(path, exc.key, exc.expected) from None
     except UnknownSelectionError as exc:
         print(f"incidentbot probe: {exc}", file=sys.stderr)
         return 2
