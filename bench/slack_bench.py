@@ -171,7 +171,7 @@ def pct(xs: list[float], p: float) -> float:
 
 
 async def run_bench(seconds: float, rounds: int) -> dict[str, object]:
-    from tests.fakes.slack import FakeSlack
+    from tests.fakes.slack import Call, FakeSlack
 
     async with FakeSlack(signing_secret=SECRET) as fake:
         with tempfile.TemporaryDirectory() as tmp:
@@ -224,8 +224,9 @@ async def run_bench(seconds: float, rounds: int) -> dict[str, object]:
                     title = f"Bench outage {i}"
                     start = time.monotonic()
                     await fake.slash_command(f"declare {title} sev2")
-                    call = await fake.wait_for(
-                        lambda t=title, b=before: next(
+
+                    def arrived(t: str = title, b: int = before) -> Call | None:
+                        return next(
                             (
                                 c
                                 for c in fake.calls_to("chat.postMessage")[b:]
@@ -233,7 +234,10 @@ async def run_bench(seconds: float, rounds: int) -> dict[str, object]:
                                 and c.args.get("channel") == "C0INC"
                             ),
                             None,
-                        ),
+                        )
+
+                    call = await fake.wait_for(
+                        arrived,
                         within=10,
                     )
                     announce.append((call.at - start) * 1000)

@@ -96,7 +96,7 @@ class UrlResponse:
 
     @property
     def ephemeral(self) -> bool:
-        return self.body.get("response_type", "ephemeral") == "ephemeral"
+        return bool(self.body.get("response_type", "ephemeral") == "ephemeral")
 
 
 @dataclass
@@ -559,7 +559,7 @@ class FakeSlack:
         """`X-Slack-Signature`/`X-Slack-Request-Timestamp` over exactly `body`."""
         ts = str(int(time.time()) if timestamp is None else timestamp)
         sig = SignatureVerifier(self.signing_secret).generate_signature(timestamp=ts, body=body)
-        return {"X-Slack-Signature": sig, "X-Slack-Request-Timestamp": ts}
+        return {"X-Slack-Signature": str(sig), "X-Slack-Request-Timestamp": ts}
 
     async def post_signed(
         self,
@@ -642,7 +642,7 @@ class FakeSlack:
         """Presses the button `action_id` on `message` (a block_actions payload)."""
         button, block_id = _find_button(message.blocks, action_id)
         trigger = self._new_trigger()
-        payload = {
+        payload: dict[str, Any] = {
             "type": "block_actions",
             "user": {
                 "id": user,
