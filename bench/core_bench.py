@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -48,7 +49,7 @@ SEVS = [Severity.SEV1, Severity.SEV2, Severity.SEV3, Severity.SEV4]
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def bench_declare(tmp: Path, n: int) -> float:
@@ -123,11 +124,14 @@ class TimedNotifier:
     platform: str = "bench"
     due: dict[int, datetime] = field(default_factory=dict)
     lateness: list[float] = field(default_factory=list)
+    all_in: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def deliver(self, notice: Notice, incident: Incident) -> ChannelRef | None:
         if notice.kind is NoticeKind.THREAD and "UPDATE DUE" in notice.message.title:
             late = datetime.now(UTC) - self.due[incident.number]
             self.lateness.append(late.total_seconds())
+            if len(self.lateness) == len(self.due):
+                self.all_in.set()
         return None
 
 
@@ -149,9 +153,8 @@ async def bench_lateness(tmp: Path, n: int, rate: float) -> dict[str, float]:
                             pagers={}, clock=clock, owner="bench")  # fmt: skip
     service.on_commit = dispatcher.wake
     tasks = [asyncio.create_task(scheduler.run()), asyncio.create_task(dispatcher.run())]
-    deadline = time.monotonic() + (due[-1] - datetime.now(UTC)).total_seconds() + 30
-    while len(notifier.lateness) < n and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(notifier.all_in.wait(), (due[-1] - datetime.now(UTC)).seconds + 30)
     scheduler.stop()
     dispatcher.stop()
     await asyncio.gather(*tasks)
