@@ -215,20 +215,27 @@ class App:
 
     async def aclose(self, grace: timedelta = timedelta(seconds=10)) -> None:
         """Graceful stop: no new work; background probe runs finished and everything due in
-        the outbox delivered (bounded by `grace`); claims released; connections closed."""
+        the outbox delivered (bounded by `grace`); claims released; connections closed.
+        Finishing work shares the one `grace` budget; each closing step then has 5 s."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + grace.total_seconds()
+
+        def left() -> float:
+            return max(0.5, end - loop.time())
+
         # Inbound HTTP first (Slack HTTP mode): requests in flight finish, no new ones come.
-        await _bounded(self.server.aclose(), self.server.shutdown_timeout + 1)
+        await _bounded(self.server.aclose(), min(self.server.shutdown_timeout + 1, left()))
         if self._started:
-            await _bounded(self.service.aclose(grace.total_seconds()), grace.total_seconds() + 1)
+            await _bounded(self.service.aclose(left()), left() + 0.5)
         # Let each loop finish the step it is in, so no claimed work is cut off mid-way.
         self.scheduler.stop()
         self.dispatcher.stop()
-        await _bounded(asyncio.gather(*self._tasks, return_exceptions=True), grace.total_seconds())
+        await _bounded(asyncio.gather(*self._tasks, return_exceptions=True), left())
         for t in self._tasks:
             t.cancel()
         if self._started:
-            deadline = self.clock.now() + grace
-            await _bounded(self.dispatcher.drain(deadline), grace.total_seconds() + 1)
+            deadline = self.clock.now() + timedelta(seconds=left())
+            await _bounded(self.dispatcher.drain(deadline), left())
         for adapter in self.adapters.values():
             await _bounded(adapter.aclose(), 5)
         if self._started:
