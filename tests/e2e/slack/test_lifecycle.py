@@ -26,14 +26,13 @@ async def test_incident_lifecycle(bot: SlackBot, fake: FakeSlack) -> None:
     assert "INCIDENT DECLARED: Backend DB unreachable" in header["text"]["text"]
     assert any(b["type"] == "section" and "fields" in b for b in ann.blocks)
     ops = await fake.wait_for(lambda: _with(fake, "C0OPS", "[INCIDENT]"))
-    assert ops.text.startswith("[INCIDENT] SEV1 INC-")
-    assert ops.text.endswith(" - Backend DB unreachable. Investigating.")
+    assert ops.text == "[INCIDENT] SEV1 INC-1 - Backend DB unreachable. Investigating."
     assert not fake.channel_messages("C0INCLOW")
 
     # Checklist and probe output go into the announcement's thread.
     await fake.wait_for(lambda: len(fake.thread("C0INCIDENTS", ann.ts)) >= 2)
     thread_text = "\n".join(m.text for m in fake.thread("C0INCIDENTS", ann.ts))
-    assert "5-MINUTE TRIAGE: INC-" in thread_text  # INC-0 until the core fills the number
+    assert "5-MINUTE TRIAGE: INC-1" in thread_text
     assert "PROBES:" in (await fake.wait_for(lambda: _thread_with(fake, ann, "PROBES:"))).text
     inc = await bot.store.get(1)
     assert inc is not None
