@@ -155,6 +155,7 @@ class FakeSlack:
         self._triggers: dict[str, float] = {}
         self._response_urls: dict[str, int] = {}
         self._expire_response_urls = 0
+        self.response_url_delay = 0.0  # seconds the response_url sink takes to answer
         self._tickets: set[str] = set()
         self._faults: dict[str, deque[_Fault]] = {}
         self._sockets: list[web.WebSocketResponse] = []
@@ -466,6 +467,8 @@ class FakeSlack:
 
     async def _response_url(self, request: web.Request) -> web.Response:
         url_id = request.match_info["id"]
+        if self.response_url_delay:
+            await asyncio.sleep(self.response_url_delay)
         uses = self._response_urls.get(url_id)
         if self._expire_response_urls > 0:  # as if more than 30 minutes had passed
             self._expire_response_urls -= 1

@@ -40,3 +40,17 @@ async def test_unexpected_failure_gets_a_generic_private_answer(
     assert resp[0].text.startswith("Something went wrong on our side")
     assert "internal_error" not in resp[0].text
     assert not fake.messages
+
+
+async def test_shutdown_finishes_acknowledged_work(
+    fake: FakeSlack, tmp_path: Path, clock: ManualClock
+) -> None:
+    bot = SlackBot(fake, tmp_path / "bot.db", "http", clock)
+    await bot.start()
+    fake.response_url_delay = 0.3  # the answers are still on their way at shutdown
+    acks = [await fake.slash_command(f"note INC-9 n{i}") for i in range(5)]
+    assert all(a.status == 200 for a in acks)
+    assert not fake.responses
+    await bot.stop()  # right after the acks: the work they promised still completes
+    assert len(fake.responses) == 5
+    assert all("INC-9" in r.text for r in fake.responses)
