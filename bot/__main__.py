@@ -36,8 +36,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace, settings: Settings) -> tuple[BotConfig, str]:
-    path = args.config or settings.incidentbot_config or str(DEFAULT_CONFIG)
-    return load_config(path), path
+    path = args.config or settings.incidentbot_config
+    return load_config(path), path or str(DEFAULT_CONFIG)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -236,7 +236,10 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 def load_config(
     path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None
 ) -> BotConfig:
-    """Reads, expands and validates the YAML file (the shipped defaults when `path` is None)."""
+    """Reads, expands and validates the YAML file (the shipped defaults when `path` is None;
+    the built-in defaults, which the shipped file spells out, where it is not installed)."""
+    if path is None and not DEFAULT_CONFIG.exists():
+        return BotConfig()
     file = Path(path) if path else DEFAULT_CONFIG
     env = os.environ if env is None else env
     try:
