@@ -22,6 +22,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import aiohttp
+import structlog
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -45,7 +46,7 @@ from bot.core.model import ChannelRef, Incident
 from bot.core.service import IncidentService
 from bot.errors import DeliveryError, DeliveryRejected, InfraError
 
-log = logging.getLogger("incidentbot.slack")
+log = structlog.get_logger("incidentbot.slack")
 
 PLATFORM = "slack"
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -201,7 +202,7 @@ class SlackAdapter:
                 self.app, self._app_token, web_client=self.client, ping_interval=10
             )
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
-        log.info("slack.started", extra={"socket_mode": bool(self._app_token)})
+        log.info("slack.started", socket_mode=bool(self._app_token))
 
     async def aclose(self) -> None:
         """Stops taking Socket Mode requests, finishes in-flight work (bounded), closes."""
@@ -285,7 +286,7 @@ class SlackAdapter:
                 if exc.response.get("error") != "invalid_blocks":
                     raise
                 # Slack rejected our layout: the fallback text still carries every word.
-                log.warning("slack.invalid_blocks", extra={"channel": channel})
+                log.warning("slack.invalid_blocks", channel=channel)
                 resp = await self.client.chat_postMessage(
                     channel=channel, text=text, thread_ts=thread
                 )

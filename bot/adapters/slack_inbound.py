@@ -13,7 +13,6 @@ never acts twice while this process lives (pins have no core-side request id).
 
 from __future__ import annotations
 
-import logging
 import re
 import uuid
 from collections import OrderedDict
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -43,7 +43,7 @@ from bot.core.messages import Reply
 from bot.core.model import Actor, ChannelRef, Severity
 from bot.core.service import IncidentService
 
-log = logging.getLogger("incidentbot.slack")
+log = structlog.get_logger("incidentbot.slack")
 
 PLATFORM = "slack"
 GENERIC_ERROR = "Something went wrong on our side; it has been logged (ref {ref}). Please retry."
@@ -236,7 +236,7 @@ class SlackInbound:
             if resp.status_code == 200:
                 return
             # Expired or used-up response_url (5 uses, 30 min): answer through the Web API.
-            log.warning("slack.response_url_failed", extra={"status": resp.status_code})
+            log.warning("slack.response_url_failed", status=resp.status_code)
         if reply.ephemeral:
             await self.client.chat_postEphemeral(
                 channel=who.where.channel,
@@ -260,17 +260,15 @@ class SlackInbound:
             log.error(
                 "slack.request_failed",
                 exc_info=not isinstance(exc, SlackApiError),
-                extra={
-                    "ref": ref,
-                    "user": who.actor.id,
-                    "error": type(exc).__name__,
-                    "slack": detail,
-                },
+                ref=ref,
+                user=who.actor.id,
+                error=type(exc).__name__,
+                slack=detail,
             )
             try:
                 await self._reply(Invoker(who.actor, who.where, who.response_url), _generic(ref))
             except Exception:  # Slack itself is failing: the log line is all we can do
-                log.warning("slack.apology_failed", extra={"ref": ref})
+                log.warning("slack.apology_failed", ref=ref)
 
     # ------------------------------------------------------------------ helpers
 
