@@ -5,6 +5,7 @@ test waits for the bot's own output)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import sys
@@ -57,7 +58,7 @@ class Bot:
     ) -> tuple[int, float]:
         """Waits for a line matching `pattern` at index >= `after`; returns (index, time)."""
         rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while True:
             for i in range(after, len(self.lines)):
                 if rx.search(self.lines[i][1]):
@@ -66,10 +67,8 @@ class Bot:
             if remaining <= 0 or self.proc.returncode is not None:
                 pytest.fail(f"no line matching {pattern!r}; got:\n{self.text()}")
             self._seen.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._seen.wait(), remaining)
-            except TimeoutError:
-                pass
 
     def text(self) -> str:
         return "\n".join(line for _, line in self.lines)
@@ -105,7 +104,7 @@ async def test_cadence_update_resolve_and_restart(tmp_path: Path) -> None:
     assert await bot.close() == 0  # INC-2's first reminder is still pending
 
     bot2 = await Bot.start(tmp_path)
-    j, _ = await bot2.expect(r"│ INC-2 › UPDATE DUE: INC-2", timeout=12)  # survived the restart
+    j, _ = await bot2.expect(r"│ INC-2 › UPDATE DUE: INC-2", within=12)  # survived the restart
     await bot2.send("/incident list")
     j, _ = await bot2.expect(r"1 open incident\(s\)", after=j)
     await bot2.expect(r"INC-2\s+SEV1", after=j)
