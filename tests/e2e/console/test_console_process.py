@@ -54,7 +54,7 @@ class Bot:
         await self.proc.stdin.drain()
 
     async def expect(
-        self, pattern: str, *, after: int = 0, timeout: float = 10
+        self, pattern: str, *, after: int = 0, within: float = 10
     ) -> tuple[int, float]:
         """Waits for a line matching `pattern` at index >= `after`; returns (index, time)."""
         rx = re.compile(pattern)
