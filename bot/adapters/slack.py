@@ -9,9 +9,9 @@ The adapter translates Slack to the core and back, nothing more:
   when Slack cannot take the message, so the core's outbox keeps and retries it.
 
 Tokens and the Web API base URL are passed in explicitly: bolt would otherwise read
-`SLACK_*` environment variables silently. The Web API client retries 429s (honouring
-`Retry-After` up to `max_retry_wait` seconds, beyond that the outbox waits instead), 5xx and
-connection errors with backoff.
+`SLACK_*` environment variables silently. The Web API client (bot/adapters/slack_client.py)
+retries 429s (honouring `Retry-After` up to `max_retry_wait` seconds, beyond that the outbox
+waits instead), 5xx and connection errors with backoff.
 """
 
 from __future__ import annotations
@@ -28,18 +28,9 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.async_handler import AsyncRetryHandler
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
-from slack_sdk.http_retry.request import HttpRequest
-from slack_sdk.http_retry.response import HttpResponse
-from slack_sdk.http_retry.state import RetryState
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack_blocks import render
+from bot.adapters.slack_client import build_web_client, retry_after, slack_error
 from bot.adapters.slack_inbound import SlackInbound
 from bot.core.messages import Message, Notice, NoticeKind
 from bot.core.model import ChannelRef, Incident
@@ -49,7 +40,6 @@ from bot.errors import DeliveryError, DeliveryRejected, InfraError
 log = structlog.get_logger("incidentbot.slack")
 
 PLATFORM = "slack"
-DEFAULT_API_URL = "https://slack.com/api/"
 
 # Slack errors that retrying the same message cannot fix (the outbox stops and says so).
 _REJECTED = frozenset(
@@ -67,69 +57,6 @@ _REJECTED = frozenset(
         "restricted_action",
     }
 )
-
-
-class _BoundedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
-    """Retries a 429 after its Retry-After, but only when that wait is short; a longer one
-    surfaces as `DeliveryError(retry_after=…)` so the durable outbox waits, not a request."""
-
-    def __init__(self, max_wait: float, max_retry_count: int = 2) -> None:
-        super().__init__(max_retry_count=max_retry_count)
-        self.max_wait = max_wait
-
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        if response is None or response.status_code != 429:
-            return False
-        return _retry_after(response.headers) <= self.max_wait
-
-
-class _ServerErrorRetry(AsyncServerErrorRetryHandler):
-    """AsyncServerErrorRetryHandler also retrying 502/504 (gateways in front of Slack)."""
-
-    async def _can_retry_async(
-        self,
-        *,
-        state: RetryState,
-        request: HttpRequest,
-        response: HttpResponse | None = None,
-        error: Exception | None = None,
-    ) -> bool:
-        return response is not None and response.status_code in (500, 502, 503, 504)
-
-
-def _retry_after(headers: Mapping[str, Any]) -> float:
-    for k, v in headers.items():
-        if k.lower() == "retry-after":
-            raw = v[0] if isinstance(v, list | tuple) else v
-            try:
-                return float(raw)
-            except (TypeError, ValueError):
-                return 1.0
-    return 1.0
-
-
-def build_web_client(
-    bot_token: str, api_url: str | None = None, *, max_retry_wait: float = 10.0
-) -> AsyncWebClient:
-    """The Web API client with the retry policy; `api_url` defaults to Slack's."""
-    handlers: list[AsyncRetryHandler] = [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        _BoundedRateLimitRetry(max_retry_wait),
-        _ServerErrorRetry(max_retry_count=2),
-    ]
-    return AsyncWebClient(
-        token=bot_token,
-        base_url=api_url or DEFAULT_API_URL,
-        timeout=10,
-        retry_handlers=handlers,
-    )
 
 
 class SlackAdapter:
@@ -191,7 +118,7 @@ class SlackAdapter:
         try:
             auth = await self.client.auth_test()
         except SlackApiError as exc:
-            raise InfraError(f"Slack auth.test failed: {exc.response.get('error')}") from None
+            raise InfraError(f"Slack auth.test failed: {slack_error(exc)}") from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise InfraError(f"Slack Web API unreachable: {type(exc).__name__}") from None
         self.inbound.bot_user_id = str(auth.get("user_id") or "")
@@ -283,7 +210,7 @@ class SlackAdapter:
                     channel=channel, text=text, blocks=blocks, thread_ts=thread, unfurl_links=False
                 )
             except SlackApiError as exc:
-                if exc.response.get("error") != "invalid_blocks":
+                if slack_error(exc) != "invalid_blocks":
                     raise
                 # Slack rejected our layout: the fallback text still carries every word.
                 log.warning("slack.invalid_blocks", channel=channel)
@@ -291,13 +218,13 @@ class SlackAdapter:
                     channel=channel, text=text, thread_ts=thread
                 )
         except SlackApiError as exc:
-            error = str(exc.response.get("error") or "")
+            error = slack_error(exc)
             status = exc.response.status_code
-            retry_after = _retry_after(exc.response.headers) if status == 429 else None
+            wait = retry_after(exc.response.headers) if status == 429 else None
             msg = f"chat.postMessage to {channel} failed: {error or 'HTTP'} (HTTP {status})"
             if error in _REJECTED:
                 raise DeliveryRejected(msg) from None
-            raise DeliveryError(msg, retry_after=retry_after) from None
+            raise DeliveryError(msg, retry_after=wait) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
         return str(resp.get("channel") or channel), str(resp["ts"])

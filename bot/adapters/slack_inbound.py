@@ -38,6 +38,7 @@ from bot.adapters.slack_blocks import (
     render,
     submitted_values,
 )
+from bot.adapters.slack_client import slack_error
 from bot.core.commands import Declare, PostUpdate
 from bot.core.messages import Reply
 from bot.core.model import Actor, ChannelRef, Severity
@@ -256,7 +257,7 @@ class SlackInbound:
             await work
         except Exception as exc:
             ref = uuid.uuid4().hex[:8]
-            detail = exc.response.get("error") if isinstance(exc, SlackApiError) else None
+            detail = slack_error(exc) if isinstance(exc, SlackApiError) else None
             log.error(
                 "slack.request_failed",
                 exc_info=not isinstance(exc, SlackApiError),

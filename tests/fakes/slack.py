@@ -282,9 +282,9 @@ class FakeSlack:
         status, headers, body = self._answer(method, args, token)
         self.calls.append(Call(method, args, token, status, time.monotonic()))
         await self._notify()
-        if status != 200 or not isinstance(body, dict):
-            return web.Response(status=status, headers=headers, text=json.dumps(body))
-        return web.json_response(body, headers=headers)
+        if status >= 500:  # gateways in front of Slack answer with HTML, not JSON
+            return web.Response(status=status, headers=headers, text="<html>upstream error</html>")
+        return web.json_response(body, status=status, headers=headers)
 
     def _answer(
         self, method: str, args: dict[str, Any], token: str
