@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.core.clock import ManualClock
 from bot.core.dispatcher import Dispatcher
 from bot.core.model import Actor, ChannelRef
-from bot.core.ports import IncidentStore, Pager
+from bot.core.ports import IncidentStore, Pager, ProbeRunner
 from bot.core.scheduler import Scheduler
 from bot.core.service import IncidentService
 from bot.settings import BotConfig
@@ -62,6 +62,7 @@ async def make_stack(
     *,
     store_url: str | None = None,
     pagers: Mapping[str, Pager] | None = None,
+    probes: ProbeRunner | None = None,
 ) -> Stack:
     config = config or BotConfig(
         contacts={"oncall": ["U_ONCALL"], "engineering_manager": ["U_EM"], "security": ["U_SEC"]}
@@ -71,7 +72,12 @@ async def make_stack(
     await store.migrate()
     notifier = RecordingNotifier()
     service = IncidentService(
-        store=store, policy=config.policy(), templates=config.templates_set(), clock=clock
+        store=store,
+        policy=config.policy(),
+        templates=config.templates_set(),
+        clock=clock,
+        probes=probes,
+        on_declare_probes=config.on_declare,
     )
     scheduler = Scheduler(store=store, service=service, clock=clock, owner="test")
     dispatcher = Dispatcher(

@@ -155,10 +155,17 @@ class IncidentService:
 
         return await self._mutate(inc.number, mutate)
 
+    async def settle(self, grace_s: float = 10.0) -> bool:
+        """Waits (bounded) for background work such as probe runs; True if none is left."""
+        while self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+            if pending:
+                return False
+        return True
+
     async def aclose(self, grace_s: float = 10.0) -> None:
-        """Waits (bounded) for background work such as probe runs to finish."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace_s)
+        """Lets background work finish within `grace_s`, then cancels what is left."""
+        await self.settle(grace_s)
         for t in self._tasks:
             t.cancel()
 
