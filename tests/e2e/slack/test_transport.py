@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
 
 from bot.core.clock import ManualClock
 from tests.e2e.slack.conftest import SlackBot
@@ -54,3 +57,24 @@ async def test_shutdown_finishes_acknowledged_work(
     await bot.stop()  # right after the acks: the work they promised still completes
     assert len(fake.responses) == 5
     assert all("INC-9" in r.text for r in fake.responses)
+
+
+async def test_tokens_are_explicit_not_read_from_the_environment(
+    fake: FakeSlack, tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stray SLACK_* variables (bolt's silent fallbacks) must change nothing.
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "secret-from-the-environment")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    bot = SlackBot(fake, tmp_path / "bot.db", "http", clock)
+    await bot.start()
+    try:
+        assert fake.calls_to("auth.test")[0].token == fake.bot_token
+        body = urlencode(fake.slash_payload("list")).encode()
+        env_signed = FakeSlack(signing_secret="secret-from-the-environment").sign(body)
+        refused = await fake.post_signed(
+            body, "application/x-www-form-urlencoded", headers=env_signed
+        )
+        assert refused.status == 401
+        assert (await fake.slash_command("list")).status == 200
+    finally:
+        await bot.stop()
