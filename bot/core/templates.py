@@ -76,6 +76,7 @@ DEFAULTS: dict[str, str] = {
     ),
     "checklist": (
         "5-MINUTE TRIAGE: {key}\n"
+        "Respond within {respond_within}; updates every {cadence}.\n"
         "0-1 min: acknowledge, confirm severity ({severity}), confirm the commander ({commander})\n"
         "1-2 min: assess scope: health endpoints, error rates, latency (probes: {probes})\n"
         "2-3 min: recent changes: deploys, infrastructure, external dependencies\n"

@@ -44,6 +44,7 @@ class Views:
             "end_time": utc(inc.resolved_at),
             "duration": format_duration(end - inc.declared_at),
             "cadence": format_duration(p.update_every),
+            "respond_within": format_duration(p.respond_within),
             "impact": impact,
             "impact_lower": impact[:1].lower() + impact[1:],
             "next_update": f"{hhmm(nxt)} (in {format_duration(nxt - now)})" if nxt else "—",
