@@ -171,7 +171,7 @@ class App:
 
     def adapter_factories(self) -> dict[str, Callable[[], Adapter]]:
         """Platform name -> constructor; each import happens only if that platform runs."""
-        return {"console": self._console, "discord": self._discord}
+        return {"console": self._console, "slack": self._slack, "discord": self._discord}
 
     def _console(self) -> Adapter:
         from bot.adapters.console import ConsoleAdapter
@@ -180,6 +180,32 @@ class App:
         return ConsoleAdapter(
             self.service, channels=self.config.channels_for("console"), stdin=stdin, out=out
         )
+
+    def _slack(self) -> Adapter:
+        from bot.adapters.slack import SlackAdapter
+
+        s = self.settings
+        if s.slack_bot_token is None:
+            raise ConfigError("(environment)", "SLACK_BOT_TOKEN", "a Slack bot token (xoxb-…)")
+        if s.slack_signing_secret is None and s.slack_app_token is None:
+            raise ConfigError(
+                "(environment)",
+                "SLACK_APP_TOKEN / SLACK_SIGNING_SECRET",
+                "an app token (Socket Mode) or a signing secret (HTTP mode)",
+            )
+        adapter = SlackAdapter(
+            self.service,
+            bot_token=s.slack_bot_token.get_secret_value(),
+            channels=self.config.channels_for("slack"),
+            signing_secret=(
+                s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else None
+            ),
+            app_token=s.slack_app_token.get_secret_value() if s.slack_app_token else None,
+            api_url=s.slack_api_url,
+        )
+        if s.slack_signing_secret is not None:
+            adapter.mount(self.web)  # before start() freezes the web application
+        return adapter
 
     def _discord(self) -> Adapter:
         from bot.adapters.discord import DiscordAdapter

@@ -8,31 +8,11 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from bot.adapters.discord import DiscordAdapter
-from bot.app import Adapter, App
+from bot.app import App
 from bot.core.clock import ManualClock
 from bot.settings import BotConfig, PlatformConfig, Settings
 from tests.e2e.discord.conftest import channel_map
 from tests.fakes.discord import FakeDiscord, message_text
-
-
-class DiscordApp(App):
-    """App with the Discord factory as the composition root wires it (see the report)."""
-
-    def adapter_factories(self) -> dict[str, object]:  # type: ignore[override]
-        return {**super().adapter_factories(), "discord": self._discord}
-
-    def _discord(self) -> Adapter:
-        token = self.settings.discord_token
-        assert token is not None
-        pc = self.config.platforms.get("discord")
-        return DiscordAdapter(
-            self.service,
-            token=token.get_secret_value(),
-            channels=self.config.channels_for("discord"),
-            guild_id=pc.guild_id if pc else None,
-            api_url=self.settings.discord_api_url,
-            guild_ready_timeout=0.05,
-        )
 
 
 async def test_app_runs_discord_end_to_end(fake: FakeDiscord, tmp_path: Path) -> None:
@@ -44,7 +24,7 @@ async def test_app_runs_discord_end_to_end(fake: FakeDiscord, tmp_path: Path) ->
     config = BotConfig(
         platforms={"discord": PlatformConfig(channels=channel_map(fake), guild_id=fake.guild_id)}
     )
-    app = DiscordApp(settings, config, platforms=["discord"], clock=ManualClock(datetime.now(UTC)))
+    app = App(settings, config, platforms=["discord"], clock=ManualClock(datetime.now(UTC)))
     await app.start()
     try:
         await fake.wait_ready()

@@ -10,36 +10,11 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from bot.adapters.slack import SlackAdapter
-from bot.app import Adapter, App
+from bot.app import App
 from bot.core.clock import ManualClock
 from bot.settings import BotConfig, PlatformConfig, Settings
 from tests.e2e.slack.conftest import CHANNELS
 from tests.fakes.slack import FakeSlack
-
-
-class SlackApp(App):
-    """App with the Slack factory as the composition root should wire it (see the report)."""
-
-    def adapter_factories(self) -> dict[str, object]:  # type: ignore[override]
-        return {**super().adapter_factories(), "slack": self._slack_adapter}
-
-    def _slack_adapter(self) -> Adapter:
-        s = self.settings
-        assert s.slack_bot_token is not None
-        adapter = SlackAdapter(
-            self.service,
-            bot_token=s.slack_bot_token.get_secret_value(),
-            channels=self.config.channels_for("slack"),
-            signing_secret=(
-                s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else None
-            ),
-            app_token=s.slack_app_token.get_secret_value() if s.slack_app_token else None,
-            api_url=s.slack_api_url,
-        )
-        if s.slack_signing_secret is not None:
-            adapter.mount(self.web)  # before App.start() starts (and freezes) the server
-        return adapter
 
 
 @pytest.mark.parametrize("mode", ["http", "socket"])
@@ -55,7 +30,7 @@ async def test_app_runs_slack_end_to_end(
         port=unused_port,
     )
     config = BotConfig(platforms={"slack": PlatformConfig(channels=CHANNELS)})
-    app = SlackApp(settings, config, platforms=["slack"], clock=ManualClock(datetime.now(UTC)))
+    app = App(settings, config, platforms=["slack"], clock=ManualClock(datetime.now(UTC)))
     await app.start()
     try:
         fake.mode = "http" if mode == "http" else "socket"
