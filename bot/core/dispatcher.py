@@ -33,8 +33,10 @@ def backoff_s(attempts: int, retry_after: float | None) -> float:
     return base * (0.5 + random.random() / 2)
 
 
-class Dispatcher:
+class Dispatcher(DueLoop):
     """Delivers claimed notices; `notifiers` by platform name, `pagers` by pager name."""
+
+    name = "dispatcher"
 
     def __init__(
         self,
@@ -49,36 +51,22 @@ class Dispatcher:
         batch: int = 100,
         max_idle: timedelta = timedelta(seconds=5),
     ) -> None:
+        super().__init__(clock=clock, batch=batch, max_idle=max_idle)
         self.store = store
         self.service = service
         self.notifiers = notifiers
         self.pagers = pagers
-        self.clock = clock
         self.owner = owner
         self.lease = lease
         self.delivered = 0
         self.failures = 0
-        self.loop = DueLoop(
-            "dispatcher",
-            clock=clock,
-            step=self.step,
-            next_due=store.next_notice_at,
-            batch=batch,
-            max_idle=max_idle,
-        )
 
-    def wake(self) -> None:
-        self.loop.wake()
-
-    async def run(self) -> None:
-        await self.loop.run()
-
-    def stop(self) -> None:
-        self.loop.stop()
+    async def next_due(self) -> datetime | None:
+        return await self.store.next_notice_at()
 
     async def step(self, now: datetime) -> int:
         """Delivers what is deliverable at `now`; returns how many notices were claimed."""
-        notices = await self.store.claim_notices(now, self.owner, self.lease, self.loop.batch)
+        notices = await self.store.claim_notices(now, self.owner, self.lease, self.batch)
         if notices:
             await asyncio.gather(*(self._deliver(n) for n in notices))
         return len(notices)

@@ -8,7 +8,6 @@ is due — capped at `max_idle` so work committed by another replica is noticed 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import structlog
@@ -21,25 +20,21 @@ log = structlog.get_logger("incidentbot.loop")
 class DueLoop:
     """Runs `step(now) -> handled_count` whenever work may be due.
 
-    `next_due()` tells when work next becomes due (None: nothing scheduled). `step` is
-    called again at once while it reports a full batch.
+    Subclasses implement `step` and `next_due` (when work next becomes due; None: nothing
+    scheduled). `step` is called again at once while it reports a full batch.
     """
+
+    name = "loop"
 
     def __init__(
         self,
-        name: str,
         *,
         clock: Clock,
-        step: Callable[[datetime], Awaitable[int]],
-        next_due: Callable[[], Awaitable[datetime | None]],
         batch: int,
         max_idle: timedelta,
         error_backoff: timedelta = timedelta(seconds=1),
     ) -> None:
-        self.name = name
         self.clock = clock
-        self._step = step
-        self._next_due = next_due
         self.batch = batch
         self.max_idle = max_idle
         self.error_backoff = error_backoff
@@ -47,11 +42,20 @@ class DueLoop:
         self._stopping = False
         self.last_tick: datetime | None = None  # for health checks: the loop is alive
 
+    async def step(self, now: datetime) -> int:
+        """Handles what is due at `now`; returns how many items it claimed."""
+        raise NotImplementedError
+
+    async def next_due(self) -> datetime | None:
+        """When work next becomes due (None: nothing scheduled)."""
+        raise NotImplementedError
+
     def wake(self) -> None:
         """New work may be due now (called after every commit)."""
         self._wake.set()
 
     def stop(self) -> None:
+        """Ends `run()` after the step in progress."""
         self._stopping = True
         self._wake.set()
 
@@ -62,10 +66,10 @@ class DueLoop:
             now = self.clock.now()
             self.last_tick = now
             try:
-                handled = await self._step(now)
+                handled = await self.step(now)
                 if handled >= self.batch:
                     continue
-                due = await self._next_due()
+                due = await self.next_due()
             except Exception as exc:  # the loop must outlive a store outage
                 log.error(f"{self.name}.step_failed", error=repr(exc)[:300])
                 due = now + self.error_backoff

@@ -21,8 +21,10 @@ from bot.core.service import IncidentService
 log = structlog.get_logger("incidentbot.scheduler")
 
 
-class Scheduler:
+class Scheduler(DueLoop):
     """Fires due timers through `service.fire`. `owner` names this replica in leases."""
+
+    name = "scheduler"
 
     def __init__(
         self,
@@ -37,33 +39,20 @@ class Scheduler:
         max_idle: timedelta = timedelta(seconds=5),
         on_fired: Callable[[Timer, datetime], None] = lambda timer, now: None,
     ) -> None:
+        super().__init__(clock=clock, batch=batch, max_idle=max_idle)
         self.store = store
         self.service = service
         self.owner = owner
         self.lease = lease
         self.on_fired = on_fired
         self._limit = asyncio.Semaphore(concurrency)
-        self.loop = DueLoop(
-            "scheduler",
-            clock=clock,
-            step=self.step,
-            next_due=store.next_due_at,
-            batch=batch,
-            max_idle=max_idle,
-        )
 
-    def wake(self) -> None:
-        self.loop.wake()
-
-    async def run(self) -> None:
-        await self.loop.run()
-
-    def stop(self) -> None:
-        self.loop.stop()
+    async def next_due(self) -> datetime | None:
+        return await self.store.next_due_at()
 
     async def step(self, now: datetime) -> int:
         """Claims and fires what is due at `now`; returns how many timers were claimed."""
-        timers = await self.store.claim_due(now, self.owner, self.lease, self.loop.batch)
+        timers = await self.store.claim_due(now, self.owner, self.lease, self.batch)
         if timers:
             await asyncio.gather(*(self._fire(t, now) for t in timers))
         return len(timers)

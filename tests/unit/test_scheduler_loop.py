@@ -27,7 +27,7 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Stack, list[int]]]:
         steps[0] += 1
         return await real_step(now)
 
-    stack.scheduler.loop._step = counted  # count loop iterations; behaviour unchanged
+    stack.scheduler.step = counted  # type: ignore[method-assign]  # count loop iterations
     stack.service.on_commit = lambda: (stack.scheduler.wake(), stack.dispatcher.wake())
     tasks = [
         asyncio.create_task(stack.scheduler.run()),
