@@ -155,7 +155,8 @@ class Actions:
             notices = [thread(new, Message(title=text, severity=severity))]
             channel = self.policy.channel_for(new)
             if channel != self.policy.channel_for(i):
-                moved = self.views.initial(new, now, ())
+                values = self.views.values(new, now, previous_severity=i.severity.value)
+                moved = self.views.templates.render("reclassified", values, severity=severity)
                 notices.append(post(new, channel, moved))
             if severity.rank < i.severity.rank:
                 added = tuple(g for g in new_p.page if g not in old_p.page)

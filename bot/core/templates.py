@@ -27,6 +27,15 @@ DEFAULTS: dict[str, str] = {
         "Status: {status}\n"
         "Next update: {next_update}"
     ),
+    "reclassified": (
+        "INCIDENT RECLASSIFIED: {title}\n"
+        "Severity: {severity} (was {previous_severity})\n"
+        "Commander: {commander}\n"
+        "Start time: {start_time}\n"
+        "Impact: {impact}\n"
+        "Status: {status}\n"
+        "Next update: {next_update}"
+    ),
     "update": (
         "INCIDENT UPDATE: {title}\n"
         "Severity: {severity}\n"

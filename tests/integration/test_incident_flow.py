@@ -63,6 +63,9 @@ async def test_reminder_cadence_update_severity_snooze_and_resolve(stack: Stack)
     assert len(await reminders(stack)) == 1
     await stack.cmd("sev sev1")  # re-timed at once: last update + 15 min is already past
     assert len(await reminders(stack)) == 2
+    [moved] = [d for d in stack.notifier.delivered if d.channel == "incidents"]
+    assert moved.kind is NoticeKind.POST  # re-announced where SEV1s live, thread unchanged
+    assert "INCIDENT RECLASSIFIED: DB slow\nSeverity: SEV1 (was SEV3)" in moved.text
 
     await stack.cmd("snooze 45m")
     await stack.advance(44 * M)

@@ -46,8 +46,8 @@ async def test_incident_lifecycle(bot: SlackBot, fake: FakeSlack) -> None:
 
     # Severity change to SEV3 moves the incident to the low channel: re-announced there.
     assert (await fake.slash_command("sev INC-1 sev3", user="U0ALICE")).status == 200
-    low = await fake.wait_for(lambda: _with(fake, "C0INCLOW", "INCIDENT DECLARED"))
-    assert "SEV3" in low.text
+    low = await fake.wait_for(lambda: _with(fake, "C0INCLOW", "INCIDENT RECLASSIFIED"))
+    assert "Severity: SEV3 (was SEV1)" in low.text
 
     # The IC's update, typed as a mention inside the incident thread (no INC id needed).
     event = fake.mention_event(
