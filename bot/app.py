@@ -132,6 +132,9 @@ class App:
             pagers=self.pagers,
             clock=self.clock,
             owner=self.owner,
+            # One lease for timers and notices: a killed replica's outbox claims are taken
+            # over as soon as its timers are (scheduler.lease), not after a fixed 30 s.
+            lease=config.scheduler.lease,
             max_idle=config.scheduler.max_idle,
         )
         self._tasks: list[asyncio.Task[None]] = []

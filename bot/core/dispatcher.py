@@ -3,6 +3,9 @@ pages through the configured Pagers — with retries, in order per incident.
 
 A notice is only marked delivered after the platform accepted it; a failure keeps it in
 the outbox with a backoff (the platform's Retry-After when given), so nothing is dropped.
+An attempt that outlasts most of the claim's lease is given up and retried the same way:
+once the lease ends another replica may claim the notice, and two replicas delivering it at
+once would post it twice.
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class Dispatcher(DueLoop):
         self.pagers = pagers
         self.owner = owner
         self.lease = lease
+        # Leaves a fifth of the lease to record the outcome before anyone may take over.
+        self.attempt_limit = lease * 0.8
         self.delivered = 0
         self.failures = 0
 
@@ -78,11 +83,16 @@ class Dispatcher(DueLoop):
                 return
 
     async def _deliver(self, notice: Notice) -> None:
+        attempt = asyncio.timeout(self.attempt_limit.total_seconds())
         try:
-            await self._send(notice)
+            async with attempt:
+                await self._send(notice)
         except Exception as exc:
             retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
             delay = backoff_s(notice.attempts, retry_after)
+            error = str(exc)
+            if attempt.expired():
+                error = f"no answer within {self.attempt_limit.total_seconds():g} s"
             self.failures += 1
             log.warning(
                 "notice.delivery_failed",
@@ -90,12 +100,12 @@ class Dispatcher(DueLoop):
                 kind=notice.kind.value,
                 attempts=notice.attempts + 1,
                 retry_in_s=round(delay, 1),
-                error=str(exc)[:300],
+                error=error[:300],
             )
             retry_at = self.clock.now() + timedelta(seconds=delay)
-            await self.store.notice_failed(notice.id, retry_at, str(exc)[:500])
+            await self.store.notice_failed(notice.id, retry_at, error[:500])
             if notice.kind is NoticeKind.PAGE and notice.attempts == 0:
-                await self.service.paging_failed(notice, str(exc))
+                await self.service.paging_failed(notice, error)
             return
         self.delivered += 1
         await self.store.notice_delivered(notice.id)
