@@ -542,6 +542,73 @@ class StoreContract:
         assert await store.next_notice_at() is None
         assert await store.claim_notices(T0 + timedelta(days=1), "w", LEASE, 10) == []
 
+    async def test_pages_form_their_own_ordered_lane_per_incident(
+        self, store: IncidentStore
+    ) -> None:
+        """An incident's PAGE notices are ordered among themselves, apart from its chat
+        notices (THREAD/POST/ANNOUNCE): a held page never blocks the thread, nor the other
+        way round."""
+        page, post = NoticeKind.PAGE, NoticeKind.POST
+        inc = await store.create(
+            make_incident("a"),
+            Change(
+                notices=[
+                    note("page 1", kind=page),
+                    note("thread 1"),
+                    note("page 2", kind=page),
+                    note("post 1", kind=post),
+                    note("thread 2"),
+                ]
+            ),
+        )
+
+        async def claim(at: datetime = T0) -> dict[str, int]:
+            return {n.message.title: n.id for n in await store.claim_notices(at, "w", LEASE, 10)}
+
+        heads = await claim()
+        assert list(heads) == ["page 1", "thread 1"]  # one head per lane, both at once
+        # The pager is down: page 1 waits an hour, page 2 behind it; the chat lane goes on.
+        later = T0 + timedelta(hours=1)
+        await store.notice_failed(heads["page 1"], later, "pager down")
+        await store.notice_delivered(heads["thread 1"])
+        chat = await claim()
+        assert list(chat) == ["post 1"]
+        await store.notice_delivered(chat["post 1"])
+        chat = await claim()
+        assert list(chat) == ["thread 2"]
+        await store.notice_delivered(chat["thread 2"])
+        assert await claim() == {}
+        assert await store.next_notice_at() == later
+        # Pages keep their order: page 2 only after page 1 went out.
+        retried = await store.claim_notices(later, "w", LEASE, 10)
+        assert [(n.message.title, n.attempts) for n in retried] == [("page 1", 1)]
+        assert await claim(later) == {}
+        await store.notice_delivered(retried[0].id)
+        assert list(await claim(later)) == ["page 2"]
+
+        # The other way round: a held chat notice does not hold up the incident's pages.
+        await store.commit(
+            inc,
+            Change(
+                notices=[
+                    note("thread 3"),
+                    note("page 3", kind=page),
+                    note("thread 4"),
+                    note("page 4", kind=page),
+                ]
+            ),
+        )
+        heads = await claim(later + LEASE)  # page 2's lease has run out by then
+        assert list(heads) == ["page 2", "thread 3"]
+        await store.notice_failed(heads["thread 3"], later + timedelta(hours=1), "HTTP 503")
+        await store.notice_delivered(heads["page 2"])
+        for title in ("page 3", "page 4"):
+            [n] = await store.claim_notices(later + LEASE, "w", LEASE, 10)
+            assert n.message.title == title
+            await store.notice_delivered(n.id)
+        assert await claim(later + LEASE) == {}  # thread 4 waits behind thread 3
+        assert list(await claim(later + timedelta(hours=1))) == ["thread 3"]
+
     async def test_claim_notices_respects_limit_oldest_first(self, store: IncidentStore) -> None:
         for i in range(5):
             await store.create(make_incident(f"{i}"), Change(notices=[note(f"n{i}")]))
