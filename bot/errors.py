@@ -35,6 +35,10 @@ class DeliveryError(InfraError):
         self.retry_after = retry_after
 
 
+class DuplicateRequest(IncidentBotError):
+    """The platform request was already acted on (a redelivery); nothing was written."""
+
+
 class ConfigError(IncidentBotError):
     """The configuration is invalid: names the file, the key and what was expected."""
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
+
+from tests.fakes.tcp_proxy import TcpProxy
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -53,6 +58,35 @@ def pg_url() -> str:
 def redis_url() -> str:
     """URL of a real Redis server."""
     return require_service(TEST_REDIS_URL, 6379, "Redis")
+
+
+@pytest.fixture
+async def pg_schema_url(pg_url: str) -> AsyncIterator[str]:
+    """`pg_url` pointed at a fresh schema of its own (dropped afterwards)."""
+    schema = f"ib_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_url)
+    try:
+        await admin.execute(f"CREATE SCHEMA {schema}")
+        yield f"{pg_url}{'&' if '?' in pg_url else '?'}search_path={schema}"
+    finally:
+        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await admin.close()
+
+
+@pytest.fixture
+async def proxy(pg_url: str, unused_tcp_port_factory: Callable[[], int]) -> AsyncIterator[TcpProxy]:
+    """A loopback TCP proxy to PostgreSQL that a test can cut and restore (an outage)."""
+    parts = urlsplit(pg_url)
+    p = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432, unused_tcp_port_factory())
+    await p.restore()
+    yield p
+    await p.cut()
+
+
+def via_proxy(url: str, proxy: TcpProxy) -> str:
+    """`url` with its host and port replaced by the proxy's."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}").geturl()
 
 
 @pytest.fixture

@@ -34,11 +34,15 @@ class Change:
 
     `timers` sets a timer's due time (a datetime) or deletes it (None); kinds that are
     absent are left as they are. Setting a timer clears any claim on it.
+    `request` is an idempotency key (a platform's request id) recorded in the same
+    transaction: if it was recorded before, nothing is written and `DuplicateRequest` is
+    raised — so a command is marked done exactly when its effects are.
     """
 
     timeline: Sequence[TimelineEntry] = ()
     notices: Sequence[Notice] = ()
     timers: Mapping[TimerKind, datetime | None] = field(default_factory=dict)
+    request: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ re-run against the fresh incident.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
@@ -32,7 +33,7 @@ from bot.core.ports import Change, Clock, IncidentStore, ProbeReport, ProbeRunne
 from bot.core.reactions import Reactions
 from bot.core.templates import Templates
 from bot.core.views import Views
-from bot.errors import ConflictError, UserError
+from bot.errors import ConflictError, DuplicateRequest, UserError
 
 log = structlog.get_logger("incidentbot.service")
 
@@ -98,17 +99,20 @@ class IncidentService:
         self, cmd: c.Command, actor: Actor, where: ChannelRef, request_id: str | None = None
     ) -> Reply:
         """Runs one command. User errors come back as `Reply(ok=False)`; infrastructure
-        errors propagate (the adapter's error boundary answers generically)."""
+        errors propagate (the adapter's error boundary answers generically).
+
+        `request_id` (the platform's id for this request) makes redeliveries harmless: it
+        is recorded in the same transaction as the command's change, so a redelivered
+        request acts once, and a request whose first attempt failed still acts."""
         started, reply = time.perf_counter(), None
+        key = f"{where.platform}:{request_id}" if request_id is not None else None
         try:
-            if request_id is not None and not await self.store.first_time(
-                f"{where.platform}:{request_id}", self.clock.now()
-            ):
-                return (reply := Reply.info("Already handled."))
             try:
-                return (reply := await self._dispatch(cmd, actor, where))
+                return (reply := await self._dispatch(cmd, actor, where, key))
             except UserError as exc:
                 return (reply := Reply.error(str(exc)))
+            except DuplicateRequest:
+                return (reply := Reply.info("Already handled."))
         finally:
             self.on_command(cmd, reply, time.perf_counter() - started)
 
@@ -183,32 +187,39 @@ class IncidentService:
 
     # ------------------------------------------------------------------ dispatch
 
-    async def _dispatch(self, cmd: c.Command, actor: Actor, where: ChannelRef) -> Reply:
+    async def _dispatch(
+        self, cmd: c.Command, actor: Actor, where: ChannelRef, key: str | None
+    ) -> Reply:
+        """Routes `cmd`; `key` (a request's idempotency key) rides along with its commit."""
         match cmd:
             case c.Help(topic):
                 return Reply(Message(title="incidentbot help", body=c.help_text(topic)))
             case c.ListIncidents():
                 return Reply(self.views.listing(await self.open_incidents(), self.clock.now()))
             case c.Declare():
-                return await self._declare(cmd, actor, where)
+                return await self._declare(cmd, actor, where, key)
         after_resolve = isinstance(cmd, c.Postmortem | c.ShowTimeline | c.AddNote)
         inc = await self._target(getattr(cmd, "incident", None), where, after_resolve)
         match cmd:
             case c.ShowTimeline():
                 return Reply(self.views.timeline(inc, await self.store.timeline(inc.number)))
             case c.RunProbes(_, targets):
+                # Nothing is committed before the run: the key alone guards against a repeat.
+                if key is not None and not await self.store.first_time(key, self.clock.now()):
+                    raise DuplicateRequest(key)
                 return await self._probe(inc, targets, actor)
             case c.AddNote(_, text):
-                return await self._mutate(inc.number, self.actions.note(text, actor))
+                return await self._mutate(inc.number, self.actions.note(text, actor), key)
             case c.Postmortem(_, link):
                 entries = [] if link else await self.store.timeline(inc.number)
-                return await self._mutate(inc.number, self.actions.postmortem(link, entries, actor))
+                fn = self.actions.postmortem(link, entries, actor)
+                return await self._mutate(inc.number, fn, key)
             case c.SetSeverity(_, severity):
                 fn = self.actions.severity(severity, actor)
             case c.SetCommander(_, user):
                 fn = self.actions.commander(user or actor, actor)
                 if inc.commander is None:
-                    return await self._mutate(inc.number, fn)
+                    return await self._mutate(inc.number, fn, key)
             case c.AssignRole(_, role, user):
                 fn = self.actions.role(role, user or actor, actor)
             case c.SetStatus(_, status, note):
@@ -221,7 +232,7 @@ class IncidentService:
                 fn = self.actions.snooze(duration, actor)
             case _:  # pragma: no cover - the match above is exhaustive
                 raise UserError("Unsupported command.")
-        return await self._mutate(inc.number, self.actions.responders_only(actor, fn))
+        return await self._mutate(inc.number, self.actions.responders_only(actor, fn), key)
 
     # ------------------------------------------------------------------ finding the incident
 
@@ -262,12 +273,12 @@ class IncidentService:
 
     # ------------------------------------------------------------------ commit loop
 
-    async def _mutate(self, number: int, fn: Mutation) -> Reply:
+    async def _mutate(self, number: int, fn: Mutation, key: str | None = None) -> Reply:
         for _ in range(MAX_RETRIES):
             inc = await self._get(number)
             now = self.clock.now()
             new, timeline, notices, reply = fn(inc, now)
-            change = Change(timeline, notices, self.policy.timers(new))
+            change = Change(timeline, notices, self.policy.timers(new), request=key)
             try:
                 await self.store.commit(new, change)
             except ConflictError:
@@ -279,7 +290,9 @@ class IncidentService:
 
     # ------------------------------------------------------------------ declare
 
-    async def _declare(self, cmd: c.Declare, actor: Actor, where: ChannelRef) -> Reply:
+    async def _declare(
+        self, cmd: c.Declare, actor: Actor, where: ChannelRef, key: str | None
+    ) -> Reply:
         now = self.clock.now()
         severity = cmd.severity or self.policy.default_severity
         private = cmd.private or bool(set(cmd.tags) & self.policy.private_tags)
@@ -299,7 +312,10 @@ class IncidentService:
         )
         probes = tuple(self.probes.catalogue()) if self.probes else ()
         created = await self.store.create(
-            inc, lambda numbered: self.actions.declared(cmd, numbered, now, probes)
+            inc,
+            lambda numbered: dataclasses.replace(
+                self.actions.declared(cmd, numbered, now, probes), request=key
+            ),
         )
         self.on_commit()
         log.info("incident.declared", incident=created.key, severity=severity.value)

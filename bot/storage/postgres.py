@@ -26,7 +26,7 @@ import asyncpg
 from bot.core.messages import Notice
 from bot.core.model import ChannelRef, Incident, Severity, TimelineEntry, TimerKind
 from bot.core.ports import Change, Timer
-from bot.errors import ConflictError, InfraError
+from bot.errors import ConflictError, DuplicateRequest, InfraError
 from bot.storage import codec
 from bot.storage.codec import INCIDENT_COLUMNS, TimeCodec, utc
 from bot.storage.dsn import redact, scrub
@@ -364,6 +364,15 @@ class PostgresStore:
 
 async def _write_change(conn: asyncpg.Connection, number: int, change: Change) -> None:
     """Writes `change` for incident `number` inside the caller's transaction."""
+    if change.request is not None:
+        # Recorded with the change it caused: a redelivered request writes nothing.
+        fresh = await conn.fetchval(
+            "INSERT INTO seen_keys (key, seen_at) VALUES ($1, now())"
+            " ON CONFLICT (key) DO NOTHING RETURNING true",
+            change.request,
+        )
+        if not fresh:
+            raise DuplicateRequest(change.request)
     if not (change.timeline or change.notices or change.timers):
         return
     timeline = [codec.timeline_values(number, e, TIME)[1:] for e in change.timeline]

@@ -14,7 +14,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import aiosqlite
 from bot.core.messages import Notice
 from bot.core.model import ChannelRef, Incident, Severity, TimelineEntry, TimerKind
 from bot.core.ports import Change, Timer
-from bot.errors import ConflictError, InfraError
+from bot.errors import ConflictError, DuplicateRequest, InfraError
 from bot.storage import codec
 from bot.storage.codec import INCIDENT_COLUMNS, TimeCodec, utc
 from bot.storage.migrator import SCHEMA_VERSION_TABLE, migrations, sqlite_statements
@@ -191,6 +191,15 @@ class SqliteStore:
         return incident.evolve(version=incident.version + 1)
 
     async def _write_change(self, conn: aiosqlite.Connection, number: int, change: Change) -> None:
+        if change.request is not None:
+            # Recorded with the change it caused: a redelivered request writes nothing.
+            rows = await conn.execute_fetchall(
+                "INSERT INTO seen_keys (key, seen_at) VALUES (?, ?)"
+                " ON CONFLICT (key) DO NOTHING RETURNING key",
+                (change.request, _encode_time(datetime.now(UTC))),
+            )
+            if not list(rows):
+                raise DuplicateRequest(change.request)
         if change.timeline:
             await conn.executemany(
                 _INSERT_TIMELINE, [codec.timeline_values(number, e, TIME) for e in change.timeline]

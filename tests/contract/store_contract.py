@@ -35,7 +35,7 @@ from bot.core.model import (
     TimerKind,
 )
 from bot.core.ports import Change, IncidentStore
-from bot.errors import ConflictError
+from bot.errors import ConflictError, DuplicateRequest
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=10)
@@ -346,6 +346,34 @@ class StoreContract:
         assert [e.text for e in await store.timeline(inc.number)] == [
             winners[0].summary.removeprefix("s")
         ]
+
+    async def test_request_key_is_written_with_the_change_and_only_once(
+        self, store: IncidentStore
+    ) -> None:
+        created = await store.create(make_incident(), Change([declared()], request="slack:e1"))
+        with pytest.raises(DuplicateRequest):
+            await store.create(make_incident("again"), Change([declared()], request="slack:e1"))
+        entry = TimelineEntry(T0, "note", "once", ALICE)
+        committed = await store.commit(created, Change([entry], [note("n")], request="slack:e2"))
+        with pytest.raises(DuplicateRequest):
+            await store.commit(committed, Change([entry], [note("n")], request="slack:e2"))
+        # the refused writes wrote nothing: no second incident, no version bump, one note
+        assert [i.number for i in await store.list_incidents()] == [created.number]
+        assert (await store.get(created.number)) == committed
+        assert [e.text for e in await store.timeline(created.number)] == ["declared", "once"]
+        assert not await store.first_time("slack:e2", T0)  # one key space with first_time
+        nxt = await store.create(make_incident("next"), Change(request="slack:e3"))
+        assert nxt.number == created.number + 1  # the refused create left no gap
+
+    async def test_a_change_that_fails_does_not_record_its_request_key(
+        self, store: IncidentStore
+    ) -> None:
+        created = await store.create(make_incident(), Change())
+        stale = created.evolve(version=created.version + 5)
+        with pytest.raises(ConflictError):
+            await store.commit(stale, Change([declared()], request="slack:retry-me"))
+        await store.commit(created, Change([declared()], request="slack:retry-me"))
+        assert [e.kind for e in await store.timeline(created.number)] == ["declared"]
 
     async def test_timeline_oldest_first(self, store: IncidentStore) -> None:
         inc = await store.create(make_incident(), Change(timeline=[declared()]))

@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import asyncpg
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import App
@@ -73,27 +70,6 @@ def _value(samples: dict[Any, float], name: str, **labels: str) -> float:
 
 
 # --------------------------------------------------------------------------- health
-
-
-@pytest.fixture
-async def pg_schema_url(pg_url: str) -> AsyncIterator[str]:
-    schema = f"ib_ops_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        yield f"{pg_url}{'&' if '?' in pg_url else '?'}search_path={schema}"
-    finally:
-        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        await admin.close()
-
-
-@pytest.fixture
-async def proxy(pg_url: str, unused_tcp_port_factory: Callable[[], int]) -> AsyncIterator[TcpProxy]:
-    parts = urlsplit(pg_url)
-    p = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432, unused_tcp_port_factory())
-    await p.restore()
-    yield p
-    await p.cut()
 
 
 async def test_healthz_503_while_the_store_is_unreachable_then_200_again(
