@@ -95,7 +95,8 @@ class EscalationConfig(Strict):
 
 class SchedulerConfig(Strict):
     lease: Duration = timedelta(seconds=15)
-    """How long a replica holds a claimed timer; a dead replica's work is taken over after it."""
+    """How long a replica holds claimed timers and outbox notices; a dead replica's work is
+    taken over after it. A delivery attempt is given up at 80 % of it."""
     max_idle: Duration = timedelta(seconds=5)
     """Longest the scheduler and outbox sleep before looking for work committed elsewhere."""
 
@@ -105,7 +106,7 @@ class PlatformConfig(Strict):
 
     channels: dict[str, str] = {}
     """Channel key -> this platform's channel id, over the top-level channels."""
-    guild_id: str | None = None  # Discord: sync commands to this guild (instant)
+    guild_id: str | None = None
     """Discord: sync /incident to this guild (instant); omit for global commands."""
 
 
