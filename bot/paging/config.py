@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 import httpx
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -70,6 +71,16 @@ def _check_url(value: str) -> str:
     return value
 
 
+def _check_secret_url(value: SecretStr) -> SecretStr:
+    _check_url(value.get_secret_value())
+    return value
+
+
+Secret = Annotated[SecretStr, AfterValidator(_check_secret)]
+HttpUrl = Annotated[str, AfterValidator(_check_url)]
+SecretHttpUrl = Annotated[SecretStr, AfterValidator(_check_secret_url)]
+
+
 class _PagerBase(BaseModel):
     """Settings every backend shares: retry budget and per-attempt deadline."""
 
@@ -97,25 +108,10 @@ class PagerDutyConfig(_PagerBase):
     """PagerDuty Events API v2. `routing_keys` gives a contact group its own service."""
 
     kind: Literal["pagerduty"]
-    routing_key: SecretStr
-    routing_keys: dict[str, SecretStr] = Field(default_factory=dict)
-    url: str = PAGERDUTY_URL
+    routing_key: Secret
+    routing_keys: dict[str, Secret] = Field(default_factory=dict)
+    url: HttpUrl = PAGERDUTY_URL
     source: str = "incidentbot"
-
-    @field_validator("routing_key")
-    @classmethod
-    def _secret_set(cls, value: SecretStr) -> SecretStr:
-        return _check_secret(value)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return _check_url(value)
-
-    @field_validator("routing_keys")
-    @classmethod
-    def _group_keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        return {g: _check_secret(k) for g, k in value.items()}
 
 
 class OpsgenieResponder(BaseModel):
@@ -145,41 +141,20 @@ class OpsgenieConfig(_PagerBase):
     """Opsgenie Alert API (API integration key). EU accounts: https://api.eu.opsgenie.com."""
 
     kind: Literal["opsgenie"]
-    api_key: SecretStr
-    url: str = OPSGENIE_URL
+    api_key: Secret
+    url: HttpUrl = OPSGENIE_URL
     responders: dict[str, list[OpsgenieResponder]] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     source: str = "incidentbot"
-
-    @field_validator("api_key")
-    @classmethod
-    def _secret_set(cls, value: SecretStr) -> SecretStr:
-        return _check_secret(value)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return _check_url(value)
 
 
 class WebhookConfig(_PagerBase):
     """A generic JSON webhook signed with HMAC-SHA256 (see bot.paging.webhook)."""
 
     kind: Literal["webhook"]
-    url: SecretStr  # webhook URLs often carry a token: never printed
-    secret: SecretStr
+    url: SecretHttpUrl  # webhook URLs often carry a token: never printed
+    secret: Secret
     headers: dict[str, SecretStr] = Field(default_factory=dict)
-
-    @field_validator("secret")
-    @classmethod
-    def _secret_set(cls, value: SecretStr) -> SecretStr:
-        return _check_secret(value)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: SecretStr) -> SecretStr:
-        _check_url(value.get_secret_value())
-        return value
 
 
 class GitHubConfig(_PagerBase):
@@ -187,20 +162,10 @@ class GitHubConfig(_PagerBase):
 
     kind: Literal["github"]
     repo: str = Field(pattern=r"^[\w.-]+/[\w.-]+$")
-    token: SecretStr
-    api_url: str = GITHUB_API_URL
+    token: Secret
+    api_url: HttpUrl = GITHUB_API_URL
     labels: list[str] = Field(default_factory=lambda: ["incident"])
     assignees: list[str] = Field(default_factory=list)
-
-    @field_validator("token")
-    @classmethod
-    def _secret_set(cls, value: SecretStr) -> SecretStr:
-        return _check_secret(value)
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        return _check_url(value)
 
 
 PagerConfig = Annotated[
