@@ -43,7 +43,8 @@ from bot.core.service import IncidentService  # noqa: E402
 from bot.log import configure  # noqa: E402
 from bot.settings import BotConfig  # noqa: E402
 from bot.storage.postgres import PostgresStore  # noqa: E402
-from tests.replicas import REMINDER, Replicas, fresh_schema  # noqa: E402
+from tests.pgschema import fresh_schema  # noqa: E402
+from tests.replicas import REMINDER, Replicas  # noqa: E402
 
 DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ACTOR = Actor("alice", "alice")

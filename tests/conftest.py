@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import uuid
 from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit
 
-import asyncpg
 import pytest
 
 from tests.fakes.tcp_proxy import TcpProxy
+from tests.pgschema import fresh_schema
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -63,14 +62,8 @@ def redis_url() -> str:
 @pytest.fixture
 async def pg_schema_url(pg_url: str) -> AsyncIterator[str]:
     """`pg_url` pointed at a fresh schema of its own (dropped afterwards)."""
-    schema = f"ib_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        yield f"{pg_url}{'&' if '?' in pg_url else '?'}search_path={schema}"
-    finally:
-        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        await admin.close()
+    async with fresh_schema(pg_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,36 +14,16 @@ import re
 import signal
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-
-import asyncpg
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # `    │ INC-7 › UPDATE DUE: INC-7 <title>`: the first line of a delivered reminder.
 REMINDER = re.compile(r"│ INC-(\d+) › UPDATE DUE: INC-\1\b")
 DECLARED = re.compile(r"^→ INC-(\d+) declared \(SEV\d\): (.*?)\. Announced in")
-
-
-def with_search_path(url: str, schema: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}search_path={schema}"
-
-
-@asynccontextmanager
-async def fresh_schema(pg_url: str, prefix: str = "ib_replicas") -> AsyncIterator[str]:
-    """A new empty schema; yields the DSN whose search_path points at it; drops it after."""
-    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        yield with_search_path(pg_url, schema)
-    finally:
-        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        await admin.close()
 
 
 def replica_config(

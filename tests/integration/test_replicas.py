@@ -29,7 +29,8 @@ from bot.core.service import IncidentService
 from bot.settings import BotConfig
 from bot.storage.postgres import PostgresStore
 from tests.fakes.recording import RecordingNotifier
-from tests.replicas import Replicas, fresh_schema, replica_config
+from tests.pgschema import fresh_schema
+from tests.replicas import Replicas, replica_config
 
 CADENCE = 2.0  # update_every of SEV1 in these tests
 LEASE = 3.0  # scheduler.lease

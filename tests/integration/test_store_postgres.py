@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -24,21 +23,10 @@ from tests.contract.store_contract import (
 )
 
 
-def _with_search_path(url: str, schema: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}search_path={schema}"
-
-
 @pytest.fixture
-async def store_url(pg_url: str) -> AsyncIterator[str]:
+def store_url(pg_schema_url: str) -> str:
     """A fresh, empty schema for one test; dropped afterwards."""
-    schema = f"ib_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_url)
-    try:
-        await admin.execute(f"CREATE SCHEMA {schema}")
-        yield _with_search_path(pg_url, schema)
-    finally:
-        await admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        await admin.close()
+    return pg_schema_url
 
 
 @pytest.fixture
