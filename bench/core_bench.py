@@ -30,12 +30,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import due_incident, pct  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.commands import Declare  # noqa: E402
 from bot.core.dispatcher import Dispatcher  # noqa: E402
 from bot.core.messages import Notice, NoticeKind  # noqa: E402
-from bot.core.model import Actor, ChannelRef, Incident, Severity, Status  # noqa: E402
-from bot.core.ports import Change  # noqa: E402
+from bot.core.model import Actor, ChannelRef, Incident, Severity  # noqa: E402
 from bot.core.scheduler import Scheduler  # noqa: E402
 from bot.core.service import IncidentService  # noqa: E402
 from bot.log import configure  # noqa: E402
@@ -45,11 +45,6 @@ from bot.storage import open_store  # noqa: E402
 ACTOR = Actor("U_BENCH", "bench")
 WHERE = ChannelRef("bench", "C_BENCH")
 SEVS = [Severity.SEV1, Severity.SEV2, Severity.SEV3, Severity.SEV4]
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def bench_declare(tmp: Path, n: int) -> float:
@@ -76,13 +71,10 @@ async def populate(url: str, n: int, due: list[datetime] | None = None) -> None:
     policy = BotConfig().policy()
     now = datetime.now(UTC)
     for i in range(n):
-        sev = SEVS[i % 4]
-        # declared one cadence before the wanted due time, so the policy agrees it is due
-        declared = (due[i] if due else now + timedelta(hours=6)) - policy.of(sev).update_every
-        inc = Incident(0, f"open {i}", sev, Status.INVESTIGATING, "bench", declared, ACTOR,
-                       commander=ACTOR, thread=ChannelRef("bench", "C", f"t{i}"))  # fmt: skip
-        timers = {k: v for k, v in policy.timers(inc).items() if v is not None}
-        await store.create(inc, Change(timers=timers))
+        at = due[i] if due else now + timedelta(hours=6)
+        thread = ChannelRef("bench", "C", f"t{i}")
+        inc, change = due_incident(f"open {i}", at, SEVS[i % 4], policy, actor=ACTOR, thread=thread)
+        await store.create(inc, change)
     await store.aclose()
 
 

@@ -25,6 +25,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import pct
 from bot.core.clock import SystemClock
 from tests.e2e.discord.conftest import DiscordBot
 from tests.fakes.discord import FakeDiscord, message_text
@@ -33,11 +34,6 @@ ROUNDS = 5
 WAVES = 10
 CONCURRENCY = 20
 DECLARES = 20
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def one_round(workdir: Path, n: int) -> tuple[float, float, float]:

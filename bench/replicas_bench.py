@@ -35,10 +35,10 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import due_incident, pct  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.commands import Declare  # noqa: E402
-from bot.core.model import Actor, ChannelRef, Incident, Severity, Status  # noqa: E402
-from bot.core.ports import Change  # noqa: E402
+from bot.core.model import Actor, ChannelRef, Severity  # noqa: E402
 from bot.core.service import IncidentService  # noqa: E402
 from bot.log import configure  # noqa: E402
 from bot.settings import BotConfig  # noqa: E402
@@ -59,23 +59,17 @@ on_declare: []
 """
 
 
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] if xs else float("nan")
-
-
 async def populate(dsn: str, due: list[datetime]) -> None:
     """Incident i+1 has its first reminder due at due[i] (ordered creation: numbers match)."""
     store = PostgresStore(dsn, min_size=1, max_size=2)
     await store.migrate()
     policy = BotConfig.model_validate({"severities": {"SEV1": {"update_every": "15m"}}}).policy()
-    cadence = policy.of(Severity.SEV1).update_every
     for i, d in enumerate(due):
-        inc = Incident(0, f"bench {i}", Severity.SEV1, Status.INVESTIGATING, "console",
-                       d - cadence, ACTOR, commander=ACTOR, origin=WHERE,
-                       thread=ChannelRef("console", "console", f"INC-{i + 1}"))  # fmt: skip
-        timers = {k: v for k, v in policy.timers(inc).items() if v is not None}
-        created = await store.create(inc, Change(timers=timers))
+        thread = ChannelRef("console", "console", f"INC-{i + 1}")
+        inc, change = due_incident(
+            f"bench {i}", d, Severity.SEV1, policy, actor=ACTOR, thread=thread, origin=WHERE
+        )
+        created = await store.create(inc, change)
         assert created.number == i + 1
     await store.aclose()
 

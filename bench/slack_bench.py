@@ -33,6 +33,8 @@ from aiohttp import ClientSession, TCPConnector, web
 ROOT = str(Path(__file__).resolve().parents[1])
 sys.path.insert(0, ROOT)
 
+from bench.common import pct  # noqa: E402
+
 SECRET = "bench-signing-secret"
 CHANNELS = {"incidents": "C0INC", "incidents_low": "C0LOW", "ops": "C0OPS", "security": "C0SEC"}
 
@@ -163,11 +165,6 @@ class Load:
         t0 = time.perf_counter()
         await asyncio.gather(*(sender() for _ in range(senders)))
         return done / (time.perf_counter() - t0)
-
-
-def pct(xs: list[float], p: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def run_bench(seconds: float, rounds: int) -> dict[str, object]:
