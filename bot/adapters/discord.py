@@ -371,7 +371,9 @@ class DiscordAdapter:
         text = msg.content or "\n".join(e.title or e.description or "" for e in msg.embeds)
         by = actor_of(payload.member) if payload.member else Actor(str(payload.user_id))
         reply = await self._boundary(
-            self.service.pin(where, text, msg.created_at, actor_of(msg.author), by)
+            self.service.pin(
+                where, text, msg.created_at, actor_of(msg.author), by, message_id=str(msg.id)
+            )
         )
         self.pins_handled += 1
         if reply is None:

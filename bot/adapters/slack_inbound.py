@@ -205,7 +205,9 @@ class SlackInbound:
         where = ChannelRef(PLATFORM, channel, msg.get("thread_ts") or ts)
         at = datetime.fromtimestamp(float(ts), UTC)
         author = Actor(str(msg.get("user") or msg.get("bot_id") or ""))
-        reply = await self.service.pin(where, str(msg.get("text", "")), at, author, who.actor)
+        reply = await self.service.pin(
+            where, str(msg.get("text", "")), at, author, who.actor, message_id=f"{channel}:{ts}"
+        )
         if reply is not None:
             await self._reply(Invoker(who.actor, where), reply)
 

@@ -139,9 +139,18 @@ class IncidentService:
         return Reply.error(f"Unknown button {action!r}.")
 
     async def pin(
-        self, where: ChannelRef, text: str, at: datetime, author: Actor, by: Actor
+        self,
+        where: ChannelRef,
+        text: str,
+        at: datetime,
+        author: Actor,
+        by: Actor,
+        message_id: str | None = None,
     ) -> Reply | None:
-        """Adds a message of an incident's thread to its timeline, at the message's time."""
+        """Adds a message of an incident's thread to its timeline, at the message's time.
+
+        `message_id` (the platform's id of the pinned message) makes it land once, however
+        many pins or redelivered reaction events arrive."""
         if where.thread is None:
             return None
         inc = await self.store.find_by_thread(where.platform, where.thread)
@@ -157,7 +166,11 @@ class IncidentService:
                 Reply.info(f"📌 Added to the {i.key} timeline.", incident=i.number),
             )
 
-        return await self._mutate(inc.number, mutate)
+        key = f"{where.platform}:pin:{message_id}" if message_id is not None else None
+        try:
+            return await self._mutate(inc.number, mutate, key)
+        except DuplicateRequest:
+            return Reply.info(f"Already in the {inc.key} timeline.", incident=inc.number)
 
     async def settle(self, grace_s: float = 10.0) -> bool:
         """Waits (bounded) for background work such as probe runs; True if none is left."""
@@ -383,7 +396,13 @@ class IncidentService:
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # e.g. the store failed while recording probe results: say so, never lose it
+            log.error("background.failed", error=repr(exc)[:300])
 
 
 def _places(inc: Incident) -> set[str]:

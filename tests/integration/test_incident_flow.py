@@ -182,6 +182,22 @@ async def test_pin_adds_message_with_its_own_time(stack: Stack) -> None:
     assert await stack.service.pin(HERE, "x", T0, BOB, ALICE) is None
 
 
+async def test_a_message_pinned_twice_lands_once_even_across_a_restart(tmp_path: Path) -> None:
+    first = await make_stack(tmp_path)
+    await first.cmd("declare Pinned twice sev3")
+    thread = ChannelRef("test", "incidents_low", "thread-INC-1")
+    await first.service.pin(thread, "p99 at 4 s", T0, BOB, ALICE, message_id="m-1")
+    await first.aclose()
+    second = await make_stack(tmp_path)
+    again = await second.service.pin(thread, "p99 at 4 s", T0, BOB, BOB, message_id="m-1")
+    assert again is not None and again.message is not None
+    assert "Already in the INC-1 timeline" in again.message.text()
+    await second.service.pin(thread, "error rate 40%", T0, BOB, BOB, message_id="m-2")
+    pins = [e.text for e in await second.store.timeline(1) if e.kind == "pin"]
+    assert pins == ["bob: p99 at 4 s", "bob: error rate 40%"]
+    await second.aclose()
+
+
 async def test_redelivered_request_acts_once(stack: Stack) -> None:
     r1 = await stack.service.handle_text("declare Once sev3", ALICE, HERE, request_id="req-1")
     r2 = await stack.service.handle_text("declare Once sev3", ALICE, HERE, request_id="req-1")
