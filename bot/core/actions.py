@@ -97,11 +97,7 @@ class Actions:
             )
         ]
         if not private:
-            notices.append(
-                Notice(
-                    0, inc.platform, NoticeKind.POST, self.views.ops_line(inc, now), channel="ops"
-                )
-            )
+            notices.append(post(inc, "ops", self.views.ops_line(inc, now)))
         checklist = self.views.templates.render(
             "checklist",
             self.views.values(
@@ -111,7 +107,7 @@ class Actions:
                 status_page_step=", update the status page" if p.status_page else "",
             ),
         )
-        notices.append(Notice(inc.number, inc.platform, NoticeKind.THREAD, checklist))
+        notices.append(thread(inc, checklist))
         tag_groups = tuple(g for t in cmd.tags for g in self.policy.tag_contacts.get(t, ()))
         if tag_groups:
             ids = self.policy.resolve_contacts(tag_groups)
@@ -119,7 +115,7 @@ class Actions:
                 title=f"Tagged {', '.join(cmd.tags)}: notifying {', '.join(tag_groups)} at once.",
                 mentions=ids,
             )
-            notices.append(Notice(inc.number, inc.platform, NoticeKind.THREAD, msg))
+            notices.append(thread(inc, msg))
         notices += self.pages(inc, p.page, "trigger", now)
         entry = TimelineEntry(now, "declared", f"{severity.value} {cmd.title}", actor)
         return Change([entry], notices, self.policy.timers(inc))
