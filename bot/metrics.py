@@ -11,7 +11,7 @@ still answers, with `incidentbot_store_up 0` and no open-incident samples.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 
 import httpx
@@ -39,7 +39,7 @@ _PROBE_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _STATUS_RANK = {"ok": 0, "warn": 1, "fail": 2, "error": 3}
 
 CountOpen = Callable[[], Awaitable[dict[str, int]]]
-Counts = Callable[[], int]
+Counts = Callable[[], Mapping[tuple[str, str], int]]
 
 
 class _ScrapeTime(Collector):
@@ -53,8 +53,10 @@ class _ScrapeTime(Collector):
         """Names only, for the registry's duplicate check (nothing is read here)."""
         yield GaugeMetricFamily("incidentbot_store_up", "")
         yield GaugeMetricFamily("incidentbot_incidents_open", "", labels=["severity"])
-        yield CounterMetricFamily("incidentbot_notices_delivered", "")
-        yield CounterMetricFamily("incidentbot_notice_delivery_failures", "")
+        yield CounterMetricFamily("incidentbot_notices_delivered", "", labels=["target", "kind"])
+        yield CounterMetricFamily(
+            "incidentbot_notice_delivery_failures", "", labels=["target", "kind"]
+        )
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily(
@@ -73,15 +75,22 @@ class _ScrapeTime(Collector):
                 gauge.add_metric([severity], float(n))
             yield gauge
         delivered = CounterMetricFamily(
-            "incidentbot_notices_delivered", "Outbox notices the platform or pager accepted"
+            "incidentbot_notices_delivered",
+            "Outbox notices the platform or pager accepted, by target (platform or pager)"
+            " and notice kind",
+            labels=["target", "kind"],
         )
-        delivered.add_metric([], float(self.m.delivered()))
+        for (target, kind), n in sorted(self.m.delivered().items()):
+            delivered.add_metric([target, kind], float(n))
         yield delivered
         failed = CounterMetricFamily(
             "incidentbot_notice_delivery_failures",
-            "Failed delivery attempts of outbox notices (each is retried later with backoff)",
+            "Failed delivery attempts of outbox notices (each is retried later with backoff),"
+            " by target (platform or pager) and notice kind",
+            labels=["target", "kind"],
         )
-        failed.add_metric([], float(self.m.failures()))
+        for (target, kind), n in sorted(self.m.failures().items()):
+            failed.add_metric([target, kind], float(n))
         yield failed
 
 
@@ -98,8 +107,8 @@ class Metrics:
         clock: Clock,
         severities: Sequence[str],
         count_open: CountOpen,
-        delivered: Counts = lambda: 0,
-        failures: Counts = lambda: 0,
+        delivered: Counts = dict,
+        failures: Counts = dict,
     ) -> None:
         self.clock = clock
         self.severities = tuple(severities)

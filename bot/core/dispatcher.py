@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
@@ -63,8 +64,9 @@ class Dispatcher(DueLoop):
         self.lease = lease
         # Leaves a fifth of the lease to record the outcome before anyone may take over.
         self.attempt_limit = lease * 0.8
-        self.delivered = 0
-        self.failures = 0
+        # By (target, kind): target is the platform, or the pager for pages (for metrics).
+        self.delivered: Counter[tuple[str, str]] = Counter()
+        self.failures: Counter[tuple[str, str]] = Counter()
 
     async def next_due(self) -> datetime | None:
         return await self.store.next_notice_at()
@@ -93,7 +95,7 @@ class Dispatcher(DueLoop):
             error = str(exc)
             if attempt.expired():
                 error = f"no answer within {self.attempt_limit.total_seconds():g} s"
-            self.failures += 1
+            self.failures[_target(notice)] += 1
             log.warning(
                 "notice.delivery_failed",
                 incident=f"INC-{notice.incident}",
@@ -107,7 +109,7 @@ class Dispatcher(DueLoop):
             if notice.kind is NoticeKind.PAGE and notice.attempts == 0:
                 await self.service.paging_failed(notice, error)
             return
-        self.delivered += 1
+        self.delivered[_target(notice)] += 1
         await self.store.notice_delivered(notice.id)
 
     async def _send(self, notice: Notice) -> None:
@@ -126,3 +128,9 @@ class Dispatcher(DueLoop):
         thread = await notifier.deliver(notice, incident)
         if notice.kind is NoticeKind.ANNOUNCE and thread is not None and incident.thread is None:
             await self.store.set_thread(incident.number, thread)
+
+
+def _target(notice: Notice) -> tuple[str, str]:
+    """(platform or pager name, notice kind): how deliveries are counted."""
+    where = notice.channel if notice.kind is NoticeKind.PAGE else notice.platform
+    return where, notice.kind.value

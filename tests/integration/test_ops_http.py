@@ -65,6 +65,10 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
+def _by_labels(samples: dict[Any, float], name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    return {labels: v for (n, labels), v in samples.items() if n == name}
+
+
 def _value(samples: dict[Any, float], name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
@@ -202,7 +206,10 @@ async def test_metrics_after_a_scripted_incident(
         assert _value(s, "incidentbot_reminder_lateness_seconds_sum", kind="reminder") == 60.0
         assert _value(s, "incidentbot_probe_runs_total", result="fail") == 2.0
         assert _value(s, "incidentbot_probe_run_duration_seconds_count") == 2.0
-        assert _value(s, "incidentbot_notices_delivered_total") >= 6.0
-        assert _value(s, "incidentbot_notice_delivery_failures_total") == 0.0
+        delivered = _by_labels(s, "incidentbot_notices_delivered_total")
+        assert delivered[(("kind", "announce"), ("target", "console"))] == 2.0  # two declared
+        assert delivered[(("kind", "post"), ("target", "console"))] >= 1.0  # the ops line
+        assert sum(delivered.values()) >= 6.0
+        assert _by_labels(s, "incidentbot_notice_delivery_failures_total") == {}
     finally:
         await app.aclose()
