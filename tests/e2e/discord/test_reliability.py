@@ -108,7 +108,7 @@ async def test_failed_thread_creation_is_retried_without_reannouncing(
     await fake.wait_for(lambda: rec.callbacks)
     await fake.wait_for(lambda: [c for c in fake.calls if c.status == 403])
     assert fake.threads() == []
-    await eventually(lambda: bot.dispatcher.failures >= 1)
+    await eventually(lambda: bot.dispatcher.failures[("discord", "announce")] >= 1)
     await bot.clock.advance(timedelta(seconds=5))  # past the outbox's retry backoff
     thread = await fake.wait_for(lambda: next(iter(fake.threads()), None))
     [announcement] = fake.messages_in("incidents")  # the message was reused, not re-sent
