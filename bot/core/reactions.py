@@ -5,16 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import structlog
-
 from bot.core.actions import Actions, Mutation, Outcome, thread
 from bot.core.messages import Message, Notice, Reply
 from bot.core.model import Incident, TimelineEntry, TimerKind
 from bot.core.policy import format_duration
 from bot.core.ports import Timer
 from bot.core.templates import utc
-
-log = structlog.get_logger("incidentbot.reactions")
 
 
 class Reactions:
@@ -52,7 +48,6 @@ class Reactions:
             mentions = self.policy.resolve_contacts(chain[:1])
         notices = [thread(new, self.views.reminder(new, now, due, mentions))]
         timeline = [TimelineEntry(now, "reminder", f"update reminder #{new.missed_updates}")]
-        log.info("reminder.sent", incident=i.key, lateness_s=(now - due).total_seconds())
         if self.policy.escalates_on_missed(new.missed_updates):
             n = new.missed_updates
             new, esc_tl, esc_notices, _ = self._escalate(new, now, f"{n} updates missed in a row")
@@ -69,7 +64,6 @@ class Reactions:
         values = self.views.values(i, now, reason=reason, contacts=group)
         msg = self.views.templates.render("escalation", values, severity=i.severity, mentions=ids)
         notices = [thread(new, msg), *self.actions.pages(new, (group,), "trigger", now)]
-        log.info("incident.escalated", incident=i.key, to=group, reason=reason)
         return new, [TimelineEntry(now, "escalated", f"to {group}: {reason}")], notices, Reply()
 
     def _postmortem_reminder(self, i: Incident, now: datetime, due: datetime) -> Outcome:

@@ -297,7 +297,9 @@ class IncidentService:
             except ConflictError:
                 continue
             self.on_commit()
-            log.info("incident.changed", incident=new.key, notices=len(notices))
+            # Logged once, after the commit: Mutations are pure and may run more than once.
+            events = [e.kind for e in timeline]
+            log.info("incident.changed", incident=new.key, events=events, notices=len(notices))
             return reply
         raise ConflictError(f"INC-{number} kept changing underneath; gave up after {MAX_RETRIES}")
 
