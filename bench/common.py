@@ -3,7 +3,9 @@ the benchmark wants it to."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import statistics
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from bot.core.model import Actor, ChannelRef, Incident, Severity, Status
@@ -44,3 +46,15 @@ def due_incident(
         thread=thread,
     )
     return inc, Change(timers={k: v for k, v in policy.timers(inc).items() if v is not None})
+
+
+def run_and_report(runs: int, one_run: Callable[[], dict[str, float]]) -> None:
+    """Runs `one_run` `runs` times, printing each run's figures and then their medians
+    (one JSON line each; the medians line starts with `median`)."""
+    results = []
+    for _ in range(runs):
+        r = one_run()
+        print(json.dumps({k: round(v, 4) for k, v in r.items()}), flush=True)
+        results.append(r)
+    medians = {k: round(statistics.median(r[k] for r in results), 4) for k in results[0]}
+    print("median", json.dumps(medians))

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import due_incident, pct  # noqa: E402
+from bench.common import due_incident, pct, run_and_report  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.commands import Declare  # noqa: E402
 from bot.core.dispatcher import Dispatcher  # noqa: E402
@@ -171,17 +169,16 @@ def main() -> None:
     ap.add_argument("--idle-seconds", type=float, default=15)
     args = ap.parse_args()
     configure(fmt="console", level="warning")
-    runs = []
-    for _ in range(args.runs):
+
+    def one_run() -> dict[str, float]:
         with tempfile.TemporaryDirectory() as d:
             tmp = Path(d)
             r: dict[str, float] = {"declare_per_s": asyncio.run(bench_declare(tmp, args.declares))}
             r.update(idle_process(tmp, args.incidents, args.idle_seconds))
             r.update(asyncio.run(bench_lateness(tmp, args.reminders, args.rate)))
-        print(json.dumps({k: round(v, 4) for k, v in r.items()}), flush=True)
-        runs.append(r)
-    medians = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
-    print("median", json.dumps(medians))
+        return r
+
+    run_and_report(args.runs, one_run)
 
 
 if __name__ == "__main__":

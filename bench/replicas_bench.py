@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import due_incident, pct  # noqa: E402
+from bench.common import due_incident, pct, run_and_report  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.commands import Declare  # noqa: E402
 from bot.core.model import Actor, ChannelRef, Severity  # noqa: E402
@@ -230,14 +229,13 @@ def main() -> None:
     ap.add_argument("--declares", type=int, default=1500)
     args = ap.parse_args()
     configure(fmt="console", level="warning")
-    runs = []
-    for _ in range(args.runs):
+
+    def one_run() -> dict[str, float]:
         r = asyncio.run(reminders_run(args.reminders, args.window))
         r.update(asyncio.run(declares_run(args.declares)))
-        print(json.dumps({k: round(v, 4) for k, v in r.items()}), flush=True)
-        runs.append(r)
-    medians = {k: round(statistics.median(r[k] for r in runs), 4) for k in runs[0]}
-    print("median", json.dumps(medians))
+        return r
+
+    run_and_report(args.runs, one_run)
 
 
 if __name__ == "__main__":

@@ -83,11 +83,12 @@ class App:
         self.clock: Clock = clock or SystemClock()
         self.owner = owner or settings.replica_id or f"{socket.gethostname()}:{os.getpid()}"
         self.console_io = console_io
+        policy = config.policy()
         self.store: IncidentStore = open_store(settings.store_url())
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         self.metrics = Metrics(
             clock=self.clock,
-            severities=[s.value for s in config.policy().severities],
+            severities=[s.value for s in policy.severities],
             count_open=self.store.count_open,
             delivered=lambda: self.dispatcher.delivered,
             failures=lambda: self.dispatcher.failures,
@@ -106,7 +107,7 @@ class App:
         self.pagers: dict[str, Pager] = self._build_pagers()
         self.service = IncidentService(
             store=self.store,
-            policy=config.policy(),
+            policy=policy,
             templates=config.templates_set(),
             clock=self.clock,
             probes=self.probes,
