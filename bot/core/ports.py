@@ -65,10 +65,12 @@ class IncidentStore(Protocol):
       raises `ConflictError` otherwise (nothing written).
     * `claim_due` hands each due timer to one owner at a time: a claimed timer is not
       handed out again until its lease expires (then another owner may take it over).
-    * `claim_notices` returns, per incident and lane, only the oldest undelivered notice,
-      and only once its retry time has come: an incident's chat notices are delivered in
-      order, and its PAGE notices in order in a lane of their own (a failing pager never
-      holds up the thread).
+    * `claim_notices` returns, per lane, only the oldest pending notice, and only once its
+      retry time has come. The lanes: an incident's chat notices (in order), and for each
+      pager (`notice.channel` of a PAGE notice) that incident's pages to it (in order). A
+      failing pager never holds up the thread, nor another pager, nor another incident.
+    * `notice_dead` gives a notice up for good (a pager refused it): it is never claimed
+      again, no longer holds up its lane, and is listed by `dead_notices` with its error.
     * times are timezone-aware UTC in and out.
     """
 
@@ -132,6 +134,14 @@ class IncidentStore(Protocol):
     async def notice_delivered(self, notice_id: int) -> None: ...
 
     async def notice_failed(self, notice_id: int, retry_at: datetime, error: str) -> None: ...
+
+    async def notice_dead(self, notice_id: int, at: datetime, error: str) -> None:
+        """Marks the notice failed for good at `at` (a permanent refusal), keeping `error`."""
+        ...
+
+    async def dead_notices(self, incident: int) -> list[Notice]:
+        """The incident's notices given up by `notice_dead`, oldest first."""
+        ...
 
     # ---- idempotency
     async def first_time(self, key: str, now: datetime) -> bool:

@@ -94,11 +94,13 @@ WHERE t.incident = due.incident AND t.kind = due.kind
 RETURNING t.incident, t.kind, t.due_at
 """
 # Only an incident's oldest pending notice (its head) may be claimed; the rest wait.
-# The head of each incident's lanes: chat notices in order, pages in their own lane so a
-# pager outage never holds up the thread (nor the "paging failed" alarm posted there).
+# The head of each pending lane: an incident's chat notices in order, and its pages in one
+# lane per pager (`channel` names the pager), so a pager outage never holds up the thread
+# (nor the "paging failed" alarm posted there) nor any other pager. Dead notices are out.
 _IS_HEAD = (
-    "NOT EXISTS (SELECT 1 FROM notices o WHERE o.incident = n.incident"
-    " AND (o.kind = 'page') = (n.kind = 'page') AND o.id < n.id)"
+    "n.failed_at IS NULL AND NOT EXISTS (SELECT 1 FROM notices o"
+    " WHERE o.incident = n.incident AND (o.kind = 'page') = (n.kind = 'page')"
+    " AND (n.kind <> 'page' OR o.channel = n.channel) AND o.failed_at IS NULL AND o.id < n.id)"
 )
 _CLAIM_NOTICES = f"""
 WITH heads AS (
@@ -343,6 +345,25 @@ class PostgresStore:
                 utc(retry_at),
                 error[:2000],
             )
+
+    async def notice_dead(self, notice_id: int, at: datetime, error: str) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "UPDATE notices SET attempts = attempts + 1, failed_at = $2,"
+                " claim_owner = NULL, claim_until = NULL, last_error = $3 WHERE id = $1",
+                notice_id,
+                utc(at),
+                error[:2000],
+            )
+
+    async def dead_notices(self, incident: int) -> list[Notice]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT id, incident, platform, kind, channel, message, data, attempts"
+                " FROM notices WHERE incident = $1 AND failed_at IS NOT NULL ORDER BY id",
+                incident,
+            )
+        return [codec.notice_from(r) for r in rows]
 
     # ------------------------------------------------------------------ idempotency
 

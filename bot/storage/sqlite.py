@@ -64,9 +64,13 @@ _UPSERT_TIMER = (
 )
 _DELETE_TIMER = "DELETE FROM timers WHERE incident = ? AND kind = ?"
 # The oldest pending notice of each incident; the others wait behind it.
-# The head of each incident's lanes: chat notices in order, pages in their own lane so a
-# pager outage never holds up the thread (nor the "paging failed" alarm posted there).
-_HEADS = "SELECT min(id) FROM notices GROUP BY incident, kind = 'page'"
+# The head of each pending lane: an incident's chat notices in order, and its pages in one
+# lane per pager (`channel` names the pager), so a pager outage never holds up the thread
+# (nor the "paging failed" alarm posted there) nor any other pager. Dead notices are out.
+_HEADS = (
+    "SELECT min(id) FROM notices WHERE failed_at IS NULL"
+    " GROUP BY incident, kind = 'page', CASE WHEN kind = 'page' THEN channel END"
+)
 _PRUNE_EVERY = timedelta(hours=1)
 _KEEP_KEYS = timedelta(days=1)
 
@@ -345,6 +349,23 @@ class SqliteStore:
                 " claim_owner = NULL, claim_until = NULL, last_error = ? WHERE id = ?",
                 (at, at, error[:2000], notice_id),
             )
+
+    async def notice_dead(self, notice_id: int, at: datetime, error: str) -> None:
+        async with self._write() as conn:
+            await conn.execute_fetchall(
+                "UPDATE notices SET attempts = attempts + 1, failed_at = ?,"
+                " claim_owner = NULL, claim_until = NULL, last_error = ? WHERE id = ?",
+                (_encode_time(at), error[:2000], notice_id),
+            )
+
+    async def dead_notices(self, incident: int) -> list[Notice]:
+        async with self._read() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT id, incident, platform, kind, channel, message, data, attempts"
+                " FROM notices WHERE incident = ? AND failed_at IS NOT NULL ORDER BY id",
+                (incident,),
+            )
+        return [codec.notice_from(r) for r in rows]
 
     # ------------------------------------------------------------------ idempotency
 

@@ -637,6 +637,64 @@ class StoreContract:
         assert await claim(later + LEASE) == {}  # thread 4 waits behind thread 3
         assert list(await claim(later + timedelta(hours=1))) == ["thread 3"]
 
+    async def test_each_pager_is_a_lane_of_its_own(self, store: IncidentStore) -> None:
+        """Pages to one pager keep their order, apart from every other pager's: a pager
+        that keeps failing holds up only its own later pages."""
+
+        def page(title: str, pager: str) -> Notice:
+            return Notice(0, "slack", NoticeKind.PAGE, Message(title=title), channel=pager)
+
+        inc = await store.create(
+            make_incident(),
+            Change(
+                notices=[
+                    page("pd trigger", "pd"),
+                    page("hook trigger", "hook"),
+                    page("pd resolve", "pd"),
+                    page("hook resolve", "hook"),
+                ]
+            ),
+        )
+
+        async def claim(at: datetime = T0) -> dict[str, int]:
+            return {n.message.title: n.id for n in await store.claim_notices(at, "w", LEASE, 10)}
+
+        heads = await claim()
+        assert list(heads) == ["pd trigger", "hook trigger"]  # both pagers at once
+        later = T0 + timedelta(hours=1)
+        await store.notice_failed(heads["pd trigger"], later, "pd down")
+        await store.notice_delivered(heads["hook trigger"])
+        hook = await claim()
+        assert list(hook) == ["hook resolve"]  # pd's outage does not hold it
+        await store.notice_delivered(hook["hook resolve"])
+        assert await claim() == {}  # pd resolve waits behind pd trigger
+        assert await store.next_notice_at() == later
+        [retried] = await store.claim_notices(later, "w", LEASE, 10)
+        assert (retried.message.title, retried.channel, retried.attempts) == ("pd trigger", "pd", 1)
+        await store.notice_delivered(retried.id)
+        assert list(await claim(later)) == ["pd resolve"]
+        assert inc.number == retried.incident
+
+    async def test_a_dead_notice_is_never_claimed_again_and_frees_its_lane(
+        self, store: IncidentStore
+    ) -> None:
+        def page(title: str) -> Notice:
+            return Notice(0, "slack", NoticeKind.PAGE, Message(title=title), channel="pd")
+
+        inc = await store.create(
+            make_incident(), Change(notices=[page("trigger"), page("resolve")])
+        )
+        [trigger] = await store.claim_notices(T0, "w", LEASE, 10)
+        await store.notice_dead(trigger.id, T0, "HTTP 400: invalid routing key")
+        [resolve] = await store.claim_notices(T0, "w", LEASE, 10)  # at once, not after a lease
+        assert resolve.message.title == "resolve"
+        await store.notice_delivered(resolve.id)
+        assert await store.claim_notices(T0 + timedelta(days=1), "w", LEASE, 10) == []
+        assert await store.next_notice_at() is None  # nothing pending: the loop may sleep
+        [dead] = await store.dead_notices(inc.number)
+        assert (dead.id, dead.message.title, dead.attempts) == (trigger.id, "trigger", 1)
+        assert await store.dead_notices(inc.number + 1) == []
+
     async def test_claim_notices_respects_limit_oldest_first(self, store: IncidentStore) -> None:
         for i in range(5):
             await store.create(make_incident(f"{i}"), Change(notices=[note(f"n{i}")]))
