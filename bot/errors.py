@@ -28,11 +28,18 @@ class DeliveryError(InfraError):
     """A platform or pager call failed; the notice stays in the outbox and is retried.
 
     `retry_after` (seconds) is the platform's own hint (HTTP 429 Retry-After), if any.
+    `permanent` says retrying the same request cannot succeed (the service refused it):
+    the dispatcher then gives a page up at once and says so, instead of retrying forever.
+    The message must be safe to show: it never quotes a credential (userinfo, a header
+    value, a token) the request carried.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.permanent = permanent
 
 
 class DuplicateRequest(IncidentBotError):
@@ -52,4 +59,8 @@ class ConfigError(IncidentBotError):
 class DeliveryRejected(DeliveryError):
     """The receiving service refused the request itself (HTTP 4xx other than 408/425/429:
     bad credentials, invalid payload, unknown repository). Retrying the same request will
-    not help, so a dispatcher may stop retrying and tell people to act by hand."""
+    not help (`permanent` is always true), so the dispatcher stops retrying a page and
+    tells people to page by hand."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)

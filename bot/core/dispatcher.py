@@ -3,6 +3,10 @@ pages through the configured Pagers — with retries, in order per incident.
 
 A notice is only marked delivered after the platform accepted it; a failure keeps it in
 the outbox with a backoff (the platform's Retry-After when given), so nothing is dropped.
+The one exception is a page its pager refused for good (`DeliveryError.permanent`, an HTTP
+4xx other than 408/425/429): retrying cannot help, so it is marked dead at once and the
+thread is told to page by hand. Either way the thread hears of a failed page after its
+first failed attempt, naming the pager; each pager is its own lane (see `claim_notices`).
 An attempt that outlasts most of the claim's lease is given up and retried the same way:
 once the lease ends another replica may claim the notice, and two replicas delivering it at
 once would post it twice.
@@ -96,6 +100,23 @@ class Dispatcher(DueLoop):
             if attempt.expired():
                 error = f"no answer within {self.attempt_limit.total_seconds():g} s"
             self.failures[_target(notice)] += 1
+            if (
+                notice.kind is NoticeKind.PAGE
+                and isinstance(exc, DeliveryError)
+                and exc.permanent
+                and not attempt.expired()
+            ):
+                log.error(
+                    "notice.delivery_refused",
+                    incident=f"INC-{notice.incident}",
+                    kind=notice.kind.value,
+                    pager=notice.channel,
+                    attempts=notice.attempts + 1,
+                    error=error[:300],
+                )
+                await self.store.notice_dead(notice.id, self.clock.now(), error[:500])
+                await self.service.paging_failed(notice, error, permanent=True)
+                return
             log.warning(
                 "notice.delivery_failed",
                 incident=f"INC-{notice.incident}",

@@ -78,20 +78,28 @@ class Reactions:
             Reply(),
         )
 
-    def paging_failed(self, notice: Notice, error: str) -> Mutation:
-        """Says loudly in the thread that a page did not go out (it keeps being retried)."""
+    def paging_failed(self, notice: Notice, error: str, *, permanent: bool = False) -> Mutation:
+        """Says loudly in the thread that a page did not go out, naming the pager and why:
+        `PAGING FAILED — <pager>: <reason> — page <contacts> manually`, and whether the bot
+        keeps retrying (a transient failure) or gave the page up (`permanent`)."""
         contacts = tuple(g for g in notice.data.get("contacts", "").split(",") if g)
         ids = self.policy.resolve_contacts(contacts)
+        reason = " ".join(error.split())[:200] or "unknown error"
 
         def m(i: Incident, now: datetime) -> Outcome:
             msg = Message(
-                title=f"⚠️ PAGING FAILED via {notice.channel}:"
-                f" page {', '.join(contacts) or 'on-call'} manually. The bot keeps retrying.",
-                body=f"Error: {error[:200]}",
+                title=f"⚠️ PAGING FAILED — {notice.channel}: {reason}"
+                f" — page {', '.join(contacts) or 'on-call'} manually.",
+                body=(
+                    f"{notice.channel} refused the page; the bot will not retry it."
+                    if permanent
+                    else f"The bot keeps retrying {notice.channel}."
+                ),
                 mentions=ids,
                 severity=i.severity,
             )
-            entry = TimelineEntry(now, "page", f"paging via {notice.channel} failed")
+            what = "refused" if permanent else "failed"
+            entry = TimelineEntry(now, "page", f"paging via {notice.channel} {what}")
             return i, [entry], [thread(i, msg)], Reply()
 
         return m

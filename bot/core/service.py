@@ -194,9 +194,11 @@ class IncidentService:
         except UserError:  # the incident is gone: nothing to remind about
             log.warning("timer.orphaned", incident=f"INC-{timer.incident}", kind=timer.kind.value)
 
-    async def paging_failed(self, notice: Notice, error: str) -> None:
-        """Says loudly in the thread that a page did not go out (it keeps being retried)."""
-        await self._mutate(notice.incident, self.reactions.paging_failed(notice, error))
+    async def paging_failed(self, notice: Notice, error: str, *, permanent: bool = False) -> None:
+        """Says loudly in the thread that a page did not go out: retried, or given up for
+        good when `permanent` (the pager refused it)."""
+        fn = self.reactions.paging_failed(notice, error, permanent=permanent)
+        await self._mutate(notice.incident, fn)
 
     # ------------------------------------------------------------------ dispatch
 

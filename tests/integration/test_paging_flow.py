@@ -33,7 +33,7 @@ async def test_pager_outage_is_loud_and_the_page_is_retried(tmp_path: Path) -> N
         try:
             await stack.cmd("declare Payments down sev1")
             thread = stack.notifier.texts(NoticeKind.THREAD)
-            alarm = [t for t in thread if "PAGING FAILED via pagerduty" in t]
+            alarm = [t for t in thread if "PAGING FAILED — pagerduty: " in t]
             assert len(alarm) == 1 and "<@U_ONCALL> <@U_EM>" in alarm[0]
             assert any("5-MINUTE TRIAGE" in t for t in thread)  # chat was not held up
             assert pd.alerts == {}
