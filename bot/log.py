@@ -23,7 +23,7 @@ _PATTERNS = (
     (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/@\s]*:)([^@\s/]+)@"), r"\1***@"),
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{8,}"), "xox*-***"),
     (re.compile(r"\bxapp-[A-Za-z0-9-]{8,}"), "xapp-***"),
-    (re.compile(r"(?i)\b(bearer|bot|geniekey|token)\s+[A-Za-z0-9._~+/=-]{12,}"), r"\1 ***"),
+    (re.compile(r"(?i)\b(basic|bearer|bot|geniekey|token)\s+[A-Za-z0-9._~+/=-]{12,}"), r"\1 ***"),
     (re.compile(r"(?i)([?&](?:token|key|api_key|apikey|secret|password|sig)=)[^&\s]+"), r"\1***"),
 )
 

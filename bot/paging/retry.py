@@ -12,12 +12,16 @@ Contract of `HttpSender.request`:
 * after the budget it raises `DeliveryError` with the last known `retry_after`.
 
 Error messages and log lines name the service and host only, never the full URL (webhook
-URLs often embed a token), and every configured secret is replaced by `***`.
+URLs often embed a token). Every configured secret is replaced by `***`, and so is every
+credential the request itself carried (see `request_secrets`): a server that echoes the
+`Authorization` header, or the URL's `user:pass`, in its error body cannot put it into the
+thread, the logs or the store, all of which quote these errors.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -30,6 +34,7 @@ import httpx
 import structlog
 
 from bot.errors import DeliveryError, DeliveryRejected
+from bot.log import Redactor
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +44,12 @@ Now = Callable[[], datetime]
 # Answers that mean "not now" rather than "never".
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 _DETAIL_LIMIT = 300
+# Request headers whose values are never credentials; every other value sent is masked.
+_PUBLIC_HEADERS = frozenset(
+    {"accept", "accept-encoding", "content-type", "content-length", "user-agent", "host",
+     "x-github-api-version", "x-incidentbot-event", "x-incidentbot-delivery",
+     "x-incidentbot-timestamp"}
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +81,28 @@ class RetryPolicy:
         return ceiling / 2 + ceiling / 2 * rand
 
 
-class Redactor:
-    """Replaces every secret it knows with `***` (longest first, so prefixes don't leak)."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        # Very short strings would mangle ordinary words; real keys are long.
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for s in self._secrets:
-            text = text.replace(s, "***")
-        return text
+def request_secrets(url: httpx.URL, headers: Mapping[str, str]) -> list[str]:
+    """Everything a request carries that must never be quoted back to anyone: the URL's
+    userinfo (as given and percent-decoded, its password alone, and the base64 `user:pass`
+    of the Basic `Authorization` header httpx derives from it), and the value of every
+    header sent other than `_PUBLIC_HEADERS` (for `Scheme credential` values, the
+    credential alone too)."""
+    found: list[str] = []
+    if url.userinfo:
+        user, password = url.username, url.password
+        found += [url.userinfo.decode("ascii", "replace"), f"{user}:{password}"]
+        if password:
+            found.append(password)
+        basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        found += [basic, basic.rstrip("=")]
+    for name, value in headers.items():
+        if name.lower() in _PUBLIC_HEADERS or not value:
+            continue
+        found.append(value)
+        scheme, _, credential = value.partition(" ")
+        if credential and scheme.isalpha():
+            found.append(credential.strip())
+    return found
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -190,7 +212,8 @@ class HttpSender:
         connections and 429; anything ambiguous goes back to the caller's outbox, whose
         retry looks the object up before creating it again.
         """
-        host = httpx.URL(url).host or "?"
+        parsed = httpx.URL(url)
+        host = parsed.host or "?"
         what = f"{self.service} ({host})"
         retry_after: float | None = None
         reason = ""
@@ -214,6 +237,7 @@ class HttpSender:
             all_headers = dict(headers or {})
             if sign is not None:
                 all_headers.update(sign())
+            redact = Redactor([*self.redact.secrets, *request_secrets(parsed, all_headers)])
             try:
                 async with asyncio.timeout(self.policy.attempt_timeout):
                     response = await self.client.request(
@@ -225,13 +249,13 @@ class HttpSender:
                         params=params,
                     )
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                reason = f"cannot connect: {self.redact(_exc_text(exc))}"
+                reason = f"cannot connect: {redact(_exc_text(exc))}"
                 continue
             except (httpx.TransportError, TimeoutError) as exc:
                 reason = (
                     f"no answer within {self.policy.attempt_timeout:g} s"
                     if isinstance(exc, TimeoutError)
-                    else f"transport error: {self.redact(_exc_text(exc))}"
+                    else f"transport error: {redact(_exc_text(exc))}"
                 )
                 if not idempotent:
                     raise DeliveryError(f"{what}: {reason}") from None
@@ -240,7 +264,7 @@ class HttpSender:
             status = response.status_code
             if 200 <= status < 300:
                 return response
-            detail = self.redact(describe_response(response))
+            detail = redact(describe_response(response))
             if status in _RETRYABLE_4XX or status >= 500 or _is_rate_limited_403(response):
                 retry_after = rate_limit_wait(response, self._now())
                 reason = f"HTTP {status}: {detail}"
