@@ -213,15 +213,32 @@ class TlsProbeConfig(_Base):
 
 
 class TcpProbeConfig(_Base):
-    """Connects to `host:port`; optionally sends `send` and expects `expect` in the reply."""
+    """Connects to `host:port`; optionally sends `send` and expects `expect` in the reply.
+
+    The `send` text is never shown in a result (a server that echoes it gets `***`); with
+    `secret: true` (`send: "AUTH ${REDIS_PASSWORD}\r\n"`) it is also masked wherever else
+    it could surface, like any configured password.
+    """
 
     kind: Literal["tcp"] = "tcp"
     timeout: Duration = 3.0
     host: str
     port: Port
     send: str | None = None
+    secret: bool = False
     expect: str | None = None
     warn_latency: Threshold = 1.0
+
+    def secrets(self) -> list[str]:
+        if not self.secret or not self.send:
+            return []
+        return sent_fragments(self.send)
+
+
+def sent_fragments(send: str) -> list[str]:
+    """`send` as a whole and line by line, trimmed: the forms an echo can show it in."""
+    lines = [line.strip() for line in send.splitlines()]
+    return list(dict.fromkeys(f for f in [send, send.strip(), *lines] if f))
 
 
 class DiskProbeConfig(_Base):

@@ -20,7 +20,7 @@ from dataclasses import replace
 from urllib.parse import quote
 
 from probes.base import ProbeResult
-from probes.config import SECRET_PARAMS
+from probes.config import SECRET_PARAMS, sent_fragments
 
 MASK = "***"
 
@@ -39,6 +39,11 @@ _KEYVALUE = re.compile(
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"\b(?P<k>Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+# A line-protocol command carrying a credential (Redis/SMTP AUTH, POP3 PASS, IMAP LOGIN):
+# everything after the word, to the end of the line.
+_AUTH_COMMAND = re.compile(
+    r"\b(?P<k>AUTH|AUTHENTICATE|LOGIN|PASS|PASSWORD|PASSWD)\b[ \t]+[^\r\n]+", re.IGNORECASE
+)
 
 
 def redact_text(text: str) -> str:
@@ -47,6 +52,16 @@ def redact_text(text: str) -> str:
     text = _QUERY.sub(lambda m: f"{m['k']}={MASK}", text)
     text = _KEYVALUE.sub(lambda m: f"{m['k']}={MASK}", text)
     return _BEARER.sub(lambda m: f"{m['k']} {MASK}", text)
+
+
+def mask_echo(received: str, sent: str | None) -> str:
+    """What a server sent back, safe to show: every line of what we `sent` it (an echo)
+    replaced by `***`, and anything after an AUTH/LOGIN/PASS-like word masked too (a
+    server may quote a credential it got from elsewhere)."""
+    if sent:
+        for fragment in sorted(sent_fragments(sent), key=len, reverse=True):
+            received = received.replace(fragment, MASK)
+    return _AUTH_COMMAND.sub(lambda m: f"{m['k']} {MASK}", received)
 
 
 class Redactor:

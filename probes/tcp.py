@@ -1,7 +1,8 @@
 """TCP probe: connect to `host:port`; optionally send a line and expect a substring back.
 
 Reads at most 1024 bytes of reply (like Gatus). The runner's deadline bounds a silent
-server; a reply that closes without the expected text is a fail.
+server; a reply that closes without the expected text is a fail. A reply is shown only
+through `mask_echo`: the text sent (often `AUTH <password>`) never appears in a result.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 
 from probes.base import Findings, ProbeResult, Status, describe, fmt_ms, single
 from probes.config import TcpProbeConfig
+from probes.redact import mask_echo
 
 MAX_REPLY = 1024
 
@@ -39,7 +41,9 @@ class TcpProbe:
                 await writer.drain()
             if cfg.expect is not None:
                 reply = await _read_until(reader, cfg.expect.encode())
-                shown = reply[:80].decode("utf-8", "replace").strip()
+                # Masked before the cut, so a credential split at the cut is masked whole.
+                masked = mask_echo(reply.decode("utf-8", "replace"), cfg.send)
+                shown = " ".join(masked.split())[:80]
                 if cfg.expect.encode() in reply:
                     f.ok(f"reply contains {cfg.expect!r}")
                 else:
