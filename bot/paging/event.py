@@ -2,9 +2,9 @@
 
 Every backend reads the same three things from a PAGE notice: the action
 (`notice.data["action"]`: trigger, acknowledge or resolve), the contact group
-(`notice.data["contacts"]`, optional) and the rendered message; and uses the incident
-key (`INC-7`) as the deduplication key, so retries and re-triggers never open a second
-alert and a resolve closes what the trigger opened.
+(`notice.data["contacts"]`, optional) and the rendered message; and deduplicates with
+`dedup_key` (per incident, pager and paged destination), so retries never open a second
+alert, two pagers never merge their alerts, and a resolve closes what the triggers opened.
 """
 
 from __future__ import annotations
@@ -39,6 +39,15 @@ def page_action(notice: Notice) -> PageAction:
 def contact_group(notice: Notice) -> str | None:
     """The contact group the page is for (`oncall`), or None when the notice names none."""
     return notice.data.get("contacts") or None
+
+
+def dedup_key(incident: Incident, pager: str, group: str | None = None) -> str:
+    """The deduplication key of a page event: `INC-7:<pager>`, or `INC-7:<pager>:<group>`
+    for a trigger to a contact group the pager sends somewhere of its own (its own
+    PagerDuty service or Opsgenie responders). The same event (a retry, a replay after a
+    crash) always gets the same key, so it joins its alert; an escalation to such a group
+    gets a new alert, so its people are notified instead of bumping an alert's count."""
+    return f"{incident.key}:{pager}:{group}" if group else f"{incident.key}:{pager}"
 
 
 def plain_text(message: Message) -> str:

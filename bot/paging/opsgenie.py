@@ -1,8 +1,9 @@
 """Opsgenie Alert API v2.
 
-trigger: `POST {url}/v2/alerts` with `alias` = incident key (Opsgenie de-duplicates open
-alerts by alias, so a retry only bumps the alert's count); acknowledge and resolve:
-`POST {url}/v2/alerts/{alias}/acknowledge|close?identifierType=alias`. Auth is the
+trigger: `POST {url}/v2/alerts` with `alias` = `INC-7:<pager>` (`INC-7:<pager>:<group>` for
+a contact group with responders of its own; see `event.dedup_key`). Opsgenie de-duplicates
+open alerts by alias, so a retry only bumps the alert's count. Acknowledge and resolve:
+`POST {url}/v2/alerts/{alias}/acknowledge|close?identifierType=alias`, for each alias. Auth is the
 `Authorization: GenieKey <key>` header of an API integration key.
 
 Opsgenie processes alert requests asynchronously: its 202 means "accepted", and a close
@@ -24,6 +25,7 @@ from bot.paging.event import (
     OPSGENIE_PRIORITY,
     PageAction,
     contact_group,
+    dedup_key,
     incident_details,
     page_action,
     plain_text,
@@ -75,12 +77,17 @@ class OpsgeniePager:
             sleep=sleep,
         )
 
+    def _alias(self, incident: Incident, group: str | None) -> str:
+        """`INC-7:<pager>`, or `INC-7:<pager>:<group>` for a group with responders of its own
+        (an escalation must notify them, not bump the open alert's count)."""
+        return dedup_key(incident, self.name, group if group in self._responders else None)
+
     def alert(self, notice: Notice, incident: Incident) -> dict[str, Any]:
         """The create-alert body."""
         details = incident_details(incident, notice)
         body: dict[str, Any] = {
             "message": truncate(summary_line(incident), _MESSAGE_LIMIT),
-            "alias": truncate(incident.key, _ALIAS_LIMIT),
+            "alias": truncate(self._alias(incident, contact_group(notice)), _ALIAS_LIMIT),
             "description": truncate(
                 plain_text(notice.message) or incident.title, _DESCRIPTION_LIMIT
             ),
@@ -110,14 +117,17 @@ class OpsgeniePager:
         body: dict[str, str] = {"source": self._source}
         if note or plain_text(notice.message):
             body["note"] = truncate(note or plain_text(notice.message), _NOTE_LIMIT)
-        alias = quote(truncate(incident.key, _ALIAS_LIMIT), safe="")
-        await self._sender.request(
-            "POST",
-            f"{self._base}/{alias}/{verb}",
-            params={"identifierType": "alias"},
-            json_body=body,
-            headers=self._headers,
-        )
+        # Every alert the incident may have opened here: the bot does not remember which
+        # groups were paged, and closing an alias with no open alert is a no-op (202).
+        for group in [None, *self._responders]:
+            alias = quote(truncate(self._alias(incident, group), _ALIAS_LIMIT), safe="")
+            await self._sender.request(
+                "POST",
+                f"{self._base}/{alias}/{verb}",
+                params={"identifierType": "alias"},
+                json_body=body,
+                headers=self._headers,
+            )
 
 
 def _fit_details(details: Mapping[str, str]) -> dict[str, str]:

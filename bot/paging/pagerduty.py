@@ -1,11 +1,12 @@
 """PagerDuty Events API v2 (`POST {url}/v2/enqueue`).
 
-One alert per incident: `dedup_key` is the incident key, so a retried or repeated trigger
-joins the open alert, and acknowledge/resolve act on it. A contact group may have its own
-routing key (its own PagerDuty service); a trigger for that group goes there, while
-acknowledge and resolve go to every configured routing key, because the bot does not
-remember which services an incident reached (a resolve for an unknown dedup key is a
-no-op at PagerDuty).
+One alert per incident, pager and service: `dedup_key` is `INC-7:<pager>` (see
+`event.dedup_key`), so a retried or repeated trigger joins the open alert, and
+acknowledge/resolve act on it. A contact group may have its own routing key (its own
+PagerDuty service); a trigger for that group goes there with `INC-7:<pager>:<group>`, while
+acknowledge and resolve go to every configured routing key with its key, because the bot
+does not remember which services an incident reached (a resolve for an unknown dedup key
+is a no-op at PagerDuty).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bot.paging.event import (
     PAGERDUTY_SEVERITY,
     PageAction,
     contact_group,
+    dedup_key,
     incident_details,
     page_action,
     summary_line,
@@ -62,19 +64,32 @@ class PagerDutyPager:
             sleep=sleep,
         )
 
-    def _keys_for(self, action: PageAction, group: str | None) -> list[str]:
+    def _targets(
+        self, action: PageAction, group: str | None, incident: Incident
+    ) -> list[tuple[str, str]]:
+        """(routing key, dedup key) pairs the event goes to."""
+        default = (self._routing_key, dedup_key(incident, self.name))
         if action is PageAction.TRIGGER:
-            return [self._group_keys.get(group or "", self._routing_key)]
-        return list(dict.fromkeys([self._routing_key, *self._group_keys.values()]))
+            if group in self._group_keys:
+                return [(self._group_keys[group], dedup_key(incident, self.name, group))]
+            return [default]
+        own = [(k, dedup_key(incident, self.name, g)) for g, k in self._group_keys.items()]
+        return list(dict.fromkeys([default, *own]))
 
     def event(
-        self, routing_key: str, action: PageAction, notice: Notice, incident: Incident
+        self,
+        routing_key: str,
+        action: PageAction,
+        notice: Notice,
+        incident: Incident,
+        key: str | None = None,
     ) -> dict[str, Any]:
-        """The Events v2 body (payload only on trigger, as the API requires)."""
+        """The Events v2 body (payload only on trigger, as the API requires); `key` is the
+        dedup key (default: the pager's own, `INC-7:<pager>`)."""
         body: dict[str, Any] = {
             "routing_key": routing_key,
             "event_action": action.value,
-            "dedup_key": truncate(incident.key, _DEDUP_LIMIT),
+            "dedup_key": truncate(key or dedup_key(incident, self.name), _DEDUP_LIMIT),
         }
         if action is PageAction.TRIGGER:
             body["payload"] = {
@@ -91,7 +106,6 @@ class PagerDutyPager:
     async def page(self, notice: Notice, incident: Incident) -> None:
         """Sends the notice's action for `incident`; raises DeliveryError on failure."""
         action = page_action(notice)
-        for key in self._keys_for(action, contact_group(notice)):
-            await self._sender.request(
-                "POST", self._endpoint, json_body=self.event(key, action, notice, incident)
-            )
+        for routing_key, key in self._targets(action, contact_group(notice), incident):
+            body = self.event(routing_key, action, notice, incident, key)
+            await self._sender.request("POST", self._endpoint, json_body=body)

@@ -40,12 +40,12 @@ async def test_pager_outage_is_loud_and_the_page_is_retried(tmp_path: Path) -> N
 
             await stack.advance(timedelta(minutes=5))  # past the backoff: 503, then success
             await stack.advance(timedelta(minutes=5))
-            assert pd.alerts[("RK-1", "INC-1")]["status"] == "triggered"
+            assert pd.alerts[("RK-1", "INC-1:pagerduty")]["status"] == "triggered"
             assert pd.problems == []
             assert stack.notifier.count("PAGING FAILED") == 1  # said once, not per retry
 
             await stack.cmd("resolve fixed")
-            assert pd.alerts[("RK-1", "INC-1")]["status"] == "resolved"
+            assert pd.alerts[("RK-1", "INC-1:pagerduty")]["status"] == "resolved"
         finally:
             await stack.aclose()
             await pd.aclose()

@@ -51,13 +51,13 @@ async def test_trigger_creates_an_alert_with_alias_priority_and_responders(
     assert req.headers["authorization"] == f"GenieKey {API_KEY}"
     body = req.json()
     assert body["message"] == "[SEV1] INC-7 Backend DB unreachable"
-    assert body["alias"] == "INC-7"
+    assert body["alias"] == "INC-7:opsgenie:oncall"  # oncall has responders of its own
     assert body["priority"] == "P1"
     assert body["responders"] == RESPONDERS["oncall"]
     assert body["tags"] == ["incidentbot", "SEV1", "prod", "db"]
     assert body["details"]["severity"] == "SEV1"
     assert body["description"].startswith("INCIDENT DECLARED: Backend DB unreachable")
-    assert og.alerts["INC-7"]["status"] == "open"
+    assert og.alerts["INC-7:opsgenie:oncall"]["status"] == "open"
 
 
 @pytest.mark.parametrize(
@@ -85,6 +85,7 @@ async def test_message_is_cut_to_130_characters_and_group_without_responders(
     body = og.requests[0].json()
     assert len(body["message"]) == 130
     assert "responders" not in body
+    assert body["alias"] == "INC-7:opsgenie"  # no responders of its own: the pager's alert
 
 
 async def test_repeated_trigger_is_deduplicated_by_alias(
@@ -93,7 +94,7 @@ async def test_repeated_trigger_is_deduplicated_by_alias(
     p = pager(og, client, sleeps)
     await p.page(make_notice(), make_incident())
     await p.page(make_notice(), make_incident())
-    assert og.alerts["INC-7"]["count"] == 2
+    assert og.alerts["INC-7:opsgenie:oncall"]["count"] == 2
     assert len(og.alerts) == 1
 
 
@@ -101,19 +102,25 @@ async def test_acknowledge_and_close_by_alias(
     og: FakeOpsgenie, client: httpx.AsyncClient, sleeps: SleepRecorder
 ) -> None:
     p = pager(og, client, sleeps)
-    await p.page(make_notice("trigger"), make_incident())
+    await p.page(make_notice("trigger", None), make_incident())
     await p.page(make_notice("acknowledge"), make_incident())
-    assert og.alerts["INC-7"]["acknowledged"] is True
+    assert og.alerts["INC-7:opsgenie"]["acknowledged"] is True
     resolved = make_incident(summary="failed over to the replica")
     await p.page(make_notice("resolve", None), resolved)
 
     assert og.problems == []
-    ack, close = og.requests[1], og.requests[2]
-    assert (ack.path, ack.query) == ("/v2/alerts/INC-7/acknowledge", {"identifierType": "alias"})
-    assert (close.path, close.query) == ("/v2/alerts/INC-7/close", {"identifierType": "alias"})
+    # Each action goes to the pager's own alias and to each responder group's alias.
+    aliases = ["INC-7%3Aopsgenie", "INC-7%3Aopsgenie%3Aoncall"]
+    acks, closes = og.requests[1:3], og.requests[3:5]
+    for verb, requests in (("acknowledge", acks), ("close", closes)):
+        assert [r.path for r in requests] == [
+            f"/v2/alerts/{a.replace('%3A', ':')}/{verb}" for a in aliases
+        ]
+        assert all(r.query == {"identifierType": "alias"} for r in requests)
+    close = closes[0]
     assert close.headers["authorization"] == f"GenieKey {API_KEY}"
     assert close.json() == {"source": "incidentbot", "note": "failed over to the replica"}
-    assert og.alerts["INC-7"]["status"] == "closed"
+    assert og.alerts["INC-7:opsgenie"]["status"] == "closed"
 
 
 async def test_wrong_key_is_rejected_at_once_without_echoing_it(
@@ -141,7 +148,7 @@ async def test_429_then_5xx_then_success(
     assert len(og.requests) == 3
     assert sleeps.waits[0] == 1.0
     assert len(sleeps.waits) == 2
-    assert og.alerts["INC-7"]["status"] == "open"
+    assert og.alerts["INC-7:opsgenie:oncall"]["status"] == "open"
 
 
 async def test_connection_refused(

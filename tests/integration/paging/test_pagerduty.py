@@ -44,7 +44,7 @@ async def test_trigger_sends_a_valid_v2_event(
     assert (req.method, req.path) == ("POST", "/v2/enqueue")
     event = req.json()
     assert event["event_action"] == "trigger"
-    assert event["dedup_key"] == "INC-7"
+    assert event["dedup_key"] == "INC-7:pagerduty"
     payload = event["payload"]
     assert payload["summary"] == "[SEV1] INC-7 Backend DB unreachable"
     assert payload["severity"] == "critical"
@@ -57,7 +57,7 @@ async def test_trigger_sends_a_valid_v2_event(
     assert "<@" not in details["message"]
     assert "Commander: @U0BOB" in details["message"]
     assert details["message"].startswith("INCIDENT DECLARED: Backend DB unreachable")
-    assert pd.alerts[(KEY, "INC-7")]["status"] == "triggered"
+    assert pd.alerts[(KEY, "INC-7:pagerduty")]["status"] == "triggered"
     assert sleeps.waits == []
 
 
@@ -89,18 +89,26 @@ async def test_acknowledge_then_resolve_act_on_the_same_alert(
     incident = make_incident()
     await p.page(make_notice("trigger"), incident)
     await p.page(make_notice("acknowledge"), incident)
-    assert pd.alerts[(KEY, "INC-7")]["status"] == "acknowledged"
+    assert pd.alerts[(KEY, "INC-7:pagerduty")]["status"] == "acknowledged"
     await p.page(make_notice("resolve", contacts=None), incident)
 
     assert pd.problems == []
-    assert pd.alerts[(KEY, "INC-7")] | {"payload": None} == {
+    assert pd.alerts[(KEY, "INC-7:pagerduty")] | {"payload": None} == {
         "events": 3,
         "status": "resolved",
         "payload": None,
     }
     ack, resolve = pd.requests[1].json(), pd.requests[2].json()
-    assert ack == {"routing_key": KEY, "event_action": "acknowledge", "dedup_key": "INC-7"}
-    assert resolve == {"routing_key": KEY, "event_action": "resolve", "dedup_key": "INC-7"}
+    assert ack == {
+        "routing_key": KEY,
+        "event_action": "acknowledge",
+        "dedup_key": "INC-7:pagerduty",
+    }
+    assert resolve == {
+        "routing_key": KEY,
+        "event_action": "resolve",
+        "dedup_key": "INC-7:pagerduty",
+    }
 
 
 async def test_long_title_is_cut_to_the_summary_limit(
@@ -123,8 +131,8 @@ async def test_contact_group_with_its_own_routing_key(
     await p.page(make_notice("resolve", None), incident)
 
     assert [r.json()["routing_key"] for r in pd.requests] == [KEY, EM_KEY, KEY, EM_KEY]
-    assert pd.alerts[(KEY, "INC-7")]["status"] == "resolved"
-    assert pd.alerts[(EM_KEY, "INC-7")]["status"] == "resolved"
+    assert pd.alerts[(KEY, "INC-7:pagerduty")]["status"] == "resolved"
+    assert pd.alerts[(EM_KEY, "INC-7:pagerduty:engineering_manager")]["status"] == "resolved"
 
 
 async def test_429_with_retry_after_is_honoured_then_succeeds(
@@ -135,7 +143,7 @@ async def test_429_with_retry_after_is_honoured_then_succeeds(
 
     assert sleeps.waits == [3.0]
     assert len(pd.requests) == 2
-    assert pd.alerts[(KEY, "INC-7")]["status"] == "triggered"
+    assert pd.alerts[(KEY, "INC-7:pagerduty")]["status"] == "triggered"
 
 
 async def test_5xx_answers_are_retried_with_growing_backoff(
@@ -150,7 +158,7 @@ async def test_5xx_answers_are_retried_with_growing_backoff(
     for n, wait in enumerate(sleeps.waits, start=1):
         ceiling = min(FAST.max_delay, FAST.base_delay * 2 ** (n - 1))
         assert ceiling / 2 <= wait <= ceiling
-    assert pd.alerts[(KEY, "INC-7")]["status"] == "triggered"
+    assert pd.alerts[(KEY, "INC-7:pagerduty")]["status"] == "triggered"
 
 
 async def test_retry_budget_exhausted_raises_with_the_last_retry_after(
@@ -226,7 +234,7 @@ async def test_hung_service_is_cut_off_by_the_attempt_deadline(
     await pager(pd, client, sleeps, policy=policy).page(make_notice(), make_incident())
 
     assert len(pd.requests) == 2
-    assert pd.alerts[(KEY, "INC-7")]["status"] == "triggered"
+    assert pd.alerts[(KEY, "INC-7:pagerduty")]["status"] == "triggered"
 
 
 async def test_unknown_action_is_rejected_without_a_request(
