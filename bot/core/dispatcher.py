@@ -9,7 +9,9 @@ thread is told to page by hand. Either way the thread hears of a failed page aft
 first failed attempt, naming the pager; each pager is its own lane (see `claim_notices`).
 An attempt that outlasts most of the claim's lease is given up and retried the same way:
 once the lease ends another replica may claim the notice, and two replicas delivering it at
-once would post it twice.
+once would post it twice. Each claimed notice is delivered in a task of its own, and a step
+waits for them only up to `step_wait`: a pager that answers nothing (a black hole, held up
+to its attempt deadline) never holds up the next claims of the other lanes and incidents.
 """
 
 from __future__ import annotations
@@ -58,8 +60,12 @@ class Dispatcher(DueLoop):
         lease: timedelta = timedelta(seconds=30),
         batch: int = 100,
         max_idle: timedelta = timedelta(seconds=5),
+        step_wait: timedelta = timedelta(seconds=2),
     ) -> None:
         super().__init__(clock=clock, batch=batch, max_idle=max_idle)
+        self.step_wait = step_wait
+        # Deliveries still running after their step returned (each under its lease).
+        self._in_flight: set[asyncio.Task[None]] = set()
         self.store = store
         self.service = service
         self.notifiers = notifiers
@@ -75,18 +81,54 @@ class Dispatcher(DueLoop):
     async def next_due(self) -> datetime | None:
         return await self.store.next_notice_at()
 
+    @property
+    def in_flight(self) -> int:
+        """Deliveries still running after the step that claimed them returned."""
+        return len(self._in_flight)
+
     async def step(self, now: datetime) -> int:
-        """Delivers what is deliverable at `now`; returns how many notices were claimed."""
+        """Claims what is deliverable at `now` and starts delivering each notice; waits for
+        them at most `step_wait` (the rest go on in the background and wake the loop when
+        done, as their lane's next notice may then be due). Returns how many were claimed;
+        raises the first error of a delivery that ended within the wait (a store outage)."""
         notices = await self.store.claim_notices(now, self.owner, self.lease, self.batch)
-        if notices:
-            await asyncio.gather(*(self._deliver(n) for n in notices))
+        if not notices:
+            return 0
+        tasks = [self._start(n) for n in notices]
+        done, _ = await asyncio.wait(tasks, timeout=self.step_wait.total_seconds())
+        for task in tasks:
+            if task in done and (error := task.exception()) is not None:
+                raise error
         return len(notices)
 
+    async def wait_in_flight(self, within: float | None = None) -> None:
+        """Waits (at most `within` seconds) for the deliveries still running."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=within)
+
     async def drain(self, deadline: datetime) -> None:
-        """Delivers until nothing is due now or `deadline` passes (used on shutdown/EOF)."""
+        """Delivers until nothing is due now or `deadline` passes (used on shutdown/EOF),
+        waiting for deliveries in flight too."""
         while self.clock.now() < deadline:
-            if await self.step(self.clock.now()) == 0:
+            claimed = await self.step(self.clock.now())
+            if self._in_flight:
+                await self.wait_in_flight((deadline - self.clock.now()).total_seconds())
+                if self._in_flight:
+                    return  # still running at the deadline: their leases cover them
+            elif claimed == 0:
                 return
+
+    def _start(self, notice: Notice) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._deliver(notice), name=f"deliver-notice-{notice.id}")
+        self._in_flight.add(task)
+        task.add_done_callback(self._finished)
+        return task
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("notice.delivery_crashed", error=repr(error)[:300])
+        self.wake()
 
     async def _deliver(self, notice: Notice) -> None:
         attempt = asyncio.timeout(self.attempt_limit.total_seconds())

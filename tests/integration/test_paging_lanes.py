@@ -16,19 +16,27 @@ import httpx
 from bot.core.messages import NoticeKind
 from bot.paging.config import build_pagers, parse_pagers
 from bot.settings import BotConfig
-from tests.fakes.paging_services import FakePagerDuty, FakeWebhookReceiver
+from tests.fakes.paging_services import FakePagerDuty, FakeWebhookReceiver, Scripted
 from tests.stack import Stack, make_stack
 
 HOOK_SECRET = "hook-signing-secret"
 
 
-def _config(pd_url: str, hook_url: str, *, routing_key: str = "RK-1") -> BotConfig:
+def _config(
+    pd_url: str, hook_url: str, *, routing_key: str = "RK-1", timeout: float = 10
+) -> BotConfig:
     return BotConfig.model_validate(
         {
             "contacts": {"oncall": ["U_ONCALL"], "engineering_manager": ["U_EM"]},
             "severities": {"SEV1": {"pagers": ["pd", "hook"]}},
             "pagers": {
-                "pd": {"kind": "pagerduty", "routing_key": routing_key, "url": pd_url},
+                "pd": {
+                    "kind": "pagerduty",
+                    "routing_key": routing_key,
+                    "url": pd_url,
+                    "timeout": timeout,
+                    "retries": 0,
+                },
                 "hook": {"kind": "webhook", "url": hook_url, "secret": HOOK_SECRET},
             },
         }
@@ -137,4 +145,35 @@ async def test_an_unreachable_pager_does_not_hold_up_the_other_pager(tmp_path: P
             assert [e["action"] for e in hook.events] == ["trigger"]  # not paged twice
         finally:
             await stack.aclose()
+            await hook.aclose()
+
+
+async def test_a_pager_that_never_answers_holds_up_nothing_else(tmp_path: Path) -> None:
+    """A black hole (accepts, never answers) is held until its attempt deadline; the
+    dispatcher goes on meanwhile: the other pager and the thread are not kept waiting."""
+    pd = await FakePagerDuty({"RK-1"}).start()
+    pd.script(Scripted(503, hang=True))
+    hook = await FakeWebhookReceiver(HOOK_SECRET).start()
+    config = _config(pd.url, f"{hook.url}/hooks/t0ken", timeout=3)
+    async with httpx.AsyncClient() as client:
+        pagers = build_pagers(parse_pagers(config.pagers), client, sleep=_no_sleep)
+        stack = await make_stack(tmp_path, config, pagers=pagers)
+        stack.dispatcher.step_wait = timedelta(milliseconds=200)
+        try:
+            started = time.monotonic()
+            await stack.cmd("declare Payments down sev1")
+            elapsed = time.monotonic() - started
+
+            assert elapsed < 2, elapsed  # not the 3 s pd is held for
+            assert [e["action"] for e in hook.events] == ["trigger"]
+            assert any("5-MINUTE TRIAGE" in t for t in stack.notifier.texts(NoticeKind.THREAD))
+            assert stack.dispatcher.in_flight == 1 and len(pd.requests) == 1
+
+            await stack.dispatcher.wait_in_flight(10)  # pd's attempt deadline passes
+            await stack.settle()
+            [alarm] = _alarms(stack)
+            assert "PAGING FAILED — pd: " in alarm and "no answer within 3 s" in alarm
+        finally:
+            await stack.aclose()
+            await pd.aclose()
             await hook.aclose()
