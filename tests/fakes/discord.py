@@ -154,7 +154,7 @@ def _message_texts(body: dict[str, Any]) -> list[str]:
     return out
 
 
-def _pinged(content: str, allowed: Any) -> tuple[set[str], list[str], bool]:
+def pinged(content: str, allowed: Any) -> tuple[set[str], list[str], bool]:
     """Who Discord notifies for `content`: (user ids, role ids, @everyone/@here), as
     `allowed_mentions` permits (absent: every kind; `parse` names kinds, `users`/`roles`
     list ids). Only content mentions count: embeds never notify."""
@@ -371,7 +371,7 @@ class FakeDiscord:
     ) -> dict[str, Any]:
         mid = self.snowflake()
         content = str(body.get("content") or "")
-        mentioned, roles, mass = _pinged(content, body.get("allowed_mentions"))
+        mentioned, roles, mass = pinged(content, body.get("allowed_mentions"))
         everyone = [*self.users.values(), self.bot]
         msg: dict[str, Any] = {
             "id": mid,
