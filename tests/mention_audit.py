@@ -53,7 +53,7 @@ def is_mass_or_group(token: str) -> bool:
     return token.startswith("!")
 
 
-_RAW_DISCORD = re.compile(r"@(?:everyone|here)\b|<@&\d+>")
+_RAW_DISCORD = re.compile(r"@(?:everyone|here)|<@&\d+>")
 
 
 def discord_texts(msg: dict[str, Any]) -> Iterator[str]:

@@ -62,7 +62,7 @@ def mention(target: str) -> str:
 
 
 ZWSP = "\u200b"
-_MASS = re.compile(r"@(everyone|here)\b")
+_MASS = re.compile(r"@(everyone|here)")  # even inside a word: no guessing at the parser
 _TAG = re.compile(r"<@(!?)(&?)(\d+)>")
 MAX_ALLOWED = 100  # Discord's limit on allowed_mentions.users and .roles
 

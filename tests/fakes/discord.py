@@ -160,7 +160,7 @@ def pinged(content: str, allowed: Any) -> tuple[set[str], list[str], bool]:
     list ids). Only content mentions count: embeds never notify."""
     users = set(re.findall(r"<@!?(\d+)>", content))
     roles = re.findall(r"<@&(\d+)>", content)
-    mass = bool(re.search(r"@(?:everyone|here)\b", content))
+    mass = bool(re.search(r"@(?:everyone|here)", content))
     if not isinstance(allowed, dict):
         return users, roles, mass
     parse = set(allowed.get("parse") or ())

@@ -56,6 +56,8 @@ HOSTILE = st.sampled_from(
         "@channel",
         "@everyone",
         "@sre-team",
+        "@everyone's",
+        "ops@here.example",
         "<@&123456>",
         "<@!123456|x>",
         "<#C1|ops>",
