@@ -180,8 +180,8 @@ def _person(token: str, usage: str) -> Actor:
             f" not @here, @channel, @everyone, a user group or a role. Usage: /incident {usage}"
         )
     user = parse_user(token)
-    _need(user is not None, usage, f"{token[:40]!r} is not a @mention")
-    assert user is not None
+    if user is None:
+        raise UserError(f"{token[:40]!r} is not a @mention. Usage: /incident {usage}")
     return user
 
 
