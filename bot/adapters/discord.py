@@ -154,7 +154,8 @@ class DiscordAdapter:
             intents=intents,
             guild_ready_timeout=guild_ready_timeout,
             max_ratelimit_timeout=max(30.0, max_ratelimit_timeout),
-            allowed_mentions=discord.AllowedMentions(everyone=False, users=True, roles=True),
+            # Nobody by default: each message lists whom it notifies (discord_render).
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         self.client.tree.add_command(build_group(self))
         self.delivery = DiscordDelivery(self.client, self.channels)
@@ -382,7 +383,9 @@ class DiscordAdapter:
             if reply.ok:
                 await msg.add_reaction("✅")
             elif reply.message is not None:
-                await msg.channel.send(dr.plain(reply.message))
+                await msg.channel.send(
+                    dr.plain(reply.message), allowed_mentions=dr.allowed_mentions(reply.message)
+                )
         except discord.HTTPException as exc:
             log.warning("discord.pin_ack_failed", status=exc.status, code=exc.code)
 

@@ -7,12 +7,18 @@ Pure translation, no I/O. Contract:
 * the embed (only when there is more than a title) has the title, one inline-free field
   per template field and the body, coloured by severity; every Discord length limit is
   respected by truncating with `…`;
+* nobody is pinged by text (SPEC §7): `allowed_mentions` lists exactly the users and roles
+  of `message.notifies()` (never `@everyone`/`@here`), and in every text (content and
+  embeds) `@everyone`, `@here`, a role `<@&…>` and a user `<@…>` the message does not notify
+  get a zero-width space that keeps them from being mentions even to a client;
 * buttons become a persistent view whose custom ids (`ib:<action>:<value>`) are decoded
   by `decode_button`, so presses work after a restart without registering the view.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +61,36 @@ def mention(target: str) -> str:
     return f"<@{target}>"
 
 
+ZWSP = "\u200b"
+_MASS = re.compile(r"@(everyone|here)")  # even inside a word: no guessing at the parser
+_TAG = re.compile(r"<@(!?)(&?)(\d+)>")
+MAX_ALLOWED = 100  # Discord's limit on allowed_mentions.users and .roles
+
+
+def defuse(text: str, notifies: Collection[str] = ()) -> str:
+    """`text` with every mention the message does not make turned into plain text:
+    `@everyone`/`@here`, roles `<@&id>`, users `<@id>` not in `notifies`."""
+
+    def tag(m: re.Match[str]) -> str:
+        bang, role, number = m.groups()
+        if not role and number in notifies:
+            return m.group(0)
+        return f"<@{ZWSP}{bang}{role}{number}>"
+
+    return _TAG.sub(tag, _MASS.sub(lambda m: f"@{ZWSP}{m.group(1)}", text))
+
+
+def allowed_mentions(message: Message) -> discord.AllowedMentions:
+    """Exactly who `message` may notify: its users and roles, never everyone/here."""
+    users = [discord.Object(int(t)) for t in message.notifies() if t.isdigit()]
+    roles = [
+        discord.Object(int(t[1:])) for t in message.mentions if t[:1] == "&" and t[1:].isdigit()
+    ]
+    return discord.AllowedMentions(
+        everyone=False, users=users[:MAX_ALLOWED], roles=roles[:MAX_ALLOWED], replied_user=True
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Rendered:
     """What `Messageable.send` / interaction responses take."""
@@ -62,10 +98,11 @@ class Rendered:
     content: str
     embed: discord.Embed | None
     view: discord.ui.View | None
+    mentions: discord.AllowedMentions  # whom it may notify: `allowed_mentions(message)`
 
     def kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `send`/`send_message`/`followup.send` (no `None`s)."""
-        out: dict[str, Any] = {"content": self.content or None}
+        out: dict[str, Any] = {"content": self.content or None, "allowed_mentions": self.mentions}
         if self.embed is not None:
             out["embed"] = self.embed
         if self.view is not None:
@@ -75,33 +112,37 @@ class Rendered:
 
 def render(message: Message) -> Rendered:
     """A core Message as Discord content + embed + buttons (see the module contract)."""
+    live = frozenset(message.notifies())
     head = " ".join(mention(m) for m in message.mentions)
     has_embed = bool(message.fields or message.body)
-    title = message.title
+    title = defuse(message.title, live)
+    body = defuse(message.body, live)
     content = "\n".join(p for p in (head, title) if p)
+    allowed = allowed_mentions(message)
     if not has_embed:
-        return Rendered(clip(content, CONTENT_MAX), None, buttons(message))
+        return Rendered(clip(content, CONTENT_MAX), None, buttons(message), allowed)
     embed = discord.Embed(
         title=clip(title, TITLE_MAX) if title else None,
-        description=clip(message.body, DESCRIPTION_MAX) if message.body else None,
+        description=clip(body, DESCRIPTION_MAX) if body else None,
         colour=SEVERITY_COLOUR.get(message.severity, NEUTRAL_COLOUR)
         if message.severity
         else NEUTRAL_COLOUR,
     )
     budget = EMBED_TOTAL_MAX - len(embed.title or "") - len(embed.description or "")
     for f in message.fields[:FIELDS_MAX]:
-        name = clip(f.label or "—", FIELD_NAME_MAX)
-        value = clip(f.value or "—", FIELD_VALUE_MAX)
+        name = clip(defuse(f.label, live) or "—", FIELD_NAME_MAX)
+        value = clip(defuse(f.value, live) or "—", FIELD_VALUE_MAX)
         budget -= len(name) + len(value)
         if budget < 0:
             break
         embed.add_field(name=name, value=value, inline=len(value) <= 40)
-    return Rendered(clip(content, CONTENT_MAX), embed, buttons(message))
+    return Rendered(clip(content, CONTENT_MAX), embed, buttons(message), allowed)
 
 
 def plain(message: Message) -> str:
-    """The whole message as content only (where embeds are not wanted)."""
-    return clip(message.text(), CONTENT_MAX)
+    """The whole message as content only (where embeds are not wanted); send it with
+    `allowed_mentions(message)`."""
+    return clip(defuse(message.text(), frozenset(message.notifies())), CONTENT_MAX)
 
 
 def buttons(message: Message) -> discord.ui.View | None:

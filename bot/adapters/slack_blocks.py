@@ -6,8 +6,14 @@ Contracts:
   notifications and screen readers; it carries the template's words and every mention, so
   people are notified whatever the client shows. Blocks stay inside Slack's limits (≤ 50
   blocks, header ≤ 150 chars, section text ≤ 3000, ≤ 10 fields of ≤ 2000, ≤ 25 buttons).
-* Text written by users is escaped (`&`, `<`, `>`), so a title cannot ping `<!channel>` or
-  forge a link; only the mention syntax `<@U…>`/`<#C…>` the core writes is kept.
+* Nobody is pinged by text (SPEC §7): every text is escaped (`&`, `<`, `>`, Slack's three
+  control characters), so `<!here>`, `<!channel>`, `<!subteam^S…>` or a forged link typed by
+  anyone show as text, in the blocks and in `text`. The only live mentions are the head line
+  of `message.mentions` and an inline `<@U…>` for a user in `message.notifies()` (the
+  commander field; a person named in a note). Channel links `<#C…>` stay links (they notify
+  nobody). A bare `@word` (`@here`, `@sre-team`) gets a word joiner after the `@`, invisible,
+  so Slack's automatic parsing (mrkdwn objects with `verbatim: false`) cannot make it a
+  mention either.
 * Button action ids are `incident:<action>:<n>`; `button_action(action_id)` reverses it.
 * Modals carry their context (channel, thread, incident) in `private_metadata` as JSON.
 """
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,15 +50,22 @@ MAX_FIELDS_PER_SECTION = 10
 MAX_BUTTONS = 25
 MAX_TEXT = 39_000  # chat.postMessage truncates `text` at 40,000 characters
 
-# The mention/channel syntax the core writes and Slack understands; everything else is escaped.
-_KEEP = re.compile(r"<(?:@[UWB][A-Z0-9]+|#C[A-Z0-9]+(?:\|[^<>&]*)?|!subteam\^S[A-Z0-9]+)>")
+# Manual-parsing sequences that may stay: a channel link, or a user mention (kept only when
+# the user is one the message notifies). Everything else in `<…>` is escaped.
+_KEEP = re.compile(r"<(?:#C[A-Z0-9]+(?:\|[^<>&]*)?|@([^<>|\s]+)(?:\|[^<>&]*)?)>")
+# `@` starting a word (not `alice@example.com`): what automatic parsing could turn into
+# `@here`, `@channel`, `@everyone` or a user group's handle.
+_BARE_AT = re.compile(r"(?<![\w@])@(?=\w)")
+WORD_JOINER = "\u2060"
 
 
-def escape(text: str) -> str:
-    """Escapes Slack control characters in `text`, keeping user/channel/group mentions."""
+def escape(text: str, notifies: Collection[str] = ()) -> str:
+    """`text` as Slack mrkdwn that pings nobody except the users in `notifies`."""
     out: list[str] = []
     pos = 0
     for m in _KEEP.finditer(text):
+        if m.group(1) is not None and m.group(1) not in notifies:
+            continue  # someone's typed mention: escaped below with the text around it
         out.append(_escape_plain(text[pos : m.start()]))
         out.append(m.group(0))
         pos = m.end()
@@ -60,8 +73,13 @@ def escape(text: str) -> str:
     return "".join(out)
 
 
+def defuse(text: str) -> str:
+    """A word joiner after every word-initial `@`: shown the same, never parsed as a mention."""
+    return _BARE_AT.sub("@" + WORD_JOINER, text)
+
+
 def _escape_plain(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return defuse(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
 
 
 def mention(target: str) -> str:
@@ -79,39 +97,44 @@ def _clip(text: str, limit: int) -> str:
 
 def fallback_text(message: Message) -> str:
     """Plain text with mentions first, then `Message.text()`'s lines, escaped and bounded."""
+    live = frozenset(message.notifies())
     lines: list[str] = []
     if message.mentions:
         lines.append(" ".join(mention(m) for m in message.mentions))
     if message.title:
-        lines.append(escape(message.title))
-    lines.extend(f"{escape(f.label)}: {escape(f.value)}" for f in message.fields)
+        lines.append(escape(message.title, live))
+    lines.extend(f"{escape(f.label, live)}: {escape(f.value, live)}" for f in message.fields)
     if message.body:
-        lines.append(escape(message.body))
+        lines.append(escape(message.body, live))
     return _clip("\n".join(lines), MAX_TEXT)
 
 
 def render(message: Message) -> tuple[str, list[Block]]:
     """`(text, blocks)` for chat.postMessage / chat.postEphemeral / response_url."""
+    live = frozenset(message.notifies())
     blocks: list[Block] = []
     emoji = SEVERITY_EMOJI.get(message.severity) if message.severity else None
     title = f"{emoji} {message.title}" if emoji else message.title
     if message.fields and title:
-        blocks.append(
-            {"type": "header", "text": {"type": "plain_text", "text": _clip(title, MAX_HEADER)}}
-        )
+        header = _clip(defuse(title), MAX_HEADER)  # plain_text: shown as typed, no escaping
+        blocks.append({"type": "header", "text": {"type": "plain_text", "text": header}})
     elif title:
-        blocks.append(_section(f"*{escape(title)}*" if message.body else escape(title)))
+        text = escape(title, live)
+        blocks.append(_section(f"*{text}*" if message.body else text))
     if message.mentions:
         blocks.append(_section(" ".join(mention(m) for m in message.mentions)))
     fields = [
-        {"type": "mrkdwn", "text": _clip(f"*{escape(f.label)}*\n{escape(f.value)}", MAX_FIELD)}
+        {
+            "type": "mrkdwn",
+            "text": _clip(f"*{escape(f.label, live)}*\n{escape(f.value, live)}", MAX_FIELD),
+        }
         for f in message.fields
     ]
     for i in range(0, len(fields), MAX_FIELDS_PER_SECTION):
         blocks.append({"type": "section", "fields": fields[i : i + MAX_FIELDS_PER_SECTION]})
     room = MAX_BLOCKS - len(blocks) - (1 if message.buttons else 0)
     if message.body:
-        chunks = _chunks(escape(message.body), MAX_SECTION)
+        chunks = _chunks(escape(message.body, live), MAX_SECTION)
         if len(chunks) > room:
             chunks = [*chunks[: room - 1], "… (truncated; see the timeline)"]
         blocks.extend(_section(c) for c in chunks)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from bot.core import commands as c
-from bot.core.messages import Message, Notice, NoticeKind, Reply
+from bot.core.messages import Message, Notice, NoticeKind, Reply, people_in
 from bot.core.model import Actor, Incident, Role, Severity, Status, TimelineEntry
 from bot.core.policy import Policy, format_duration
 from bot.core.ports import Change
@@ -124,7 +124,9 @@ class Actions:
 
     def note(self, text: str, actor: Actor) -> Mutation:
         def m(i: Incident, now: datetime) -> Outcome:
-            msg = Message(title=f"Note from {actor.label}", body=text)
+            # A person named in the note is notified by this message, as if typed in the
+            # thread; the timeline and every later message show the note as text (§7).
+            msg = Message(title=f"Note from {actor.label}", body=text, mentions=people_in(text))
             return (
                 i,
                 [TimelineEntry(now, "note", text, actor)],

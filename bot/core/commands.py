@@ -167,6 +167,24 @@ def parse_user(token: str) -> Actor | None:
     return None
 
 
+# What can never hold a role (SPEC §7): everyone-style mentions, Slack's special and
+# user-group syntax (`<!here>`, `<!subteam^S1|@sre>`) and Discord roles (`<@&1>`).
+_NOT_A_PERSON = re.compile(r"^(?:@?(?:here|channel|everyone|group)|<[!#].*|<@&.*)$", re.IGNORECASE)
+
+
+def _person(token: str, usage: str) -> Actor:
+    """The one person `token` names, or a UserError saying a person is expected."""
+    if _NOT_A_PERSON.match(token):
+        raise UserError(
+            f"{token[:40]!r} is not a person: the IC and roles go to one person (@user),"
+            f" not @here, @channel, @everyone, a user group or a role. Usage: /incident {usage}"
+        )
+    user = parse_user(token)
+    if user is None:
+        raise UserError(f"{token[:40]!r} is not a @mention. Usage: /incident {usage}")
+    return user
+
+
 def parse_incident(token: str) -> int | None:
     m = _INCIDENT.match(token)
     return int(m.group(1)) if m else None
@@ -262,9 +280,7 @@ def _ic(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
     inc, rest = _take_incident(args)
     usage = SPECS["ic"].usage
     _need(len(rest) <= 1, usage, "Give at most one person")
-    user = parse_user(rest[0]) if rest else None
-    _need(not rest or user is not None, usage, f"{rest[0] if rest else ''!r} is not a @mention")
-    return SetCommander(inc, user)
+    return SetCommander(inc, _person(rest[0], usage) if rest else None)
 
 
 def _role(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
@@ -276,9 +292,7 @@ def _role(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
         role = Role(rest[0].lower())
     except ValueError:
         raise UserError(f"Unknown role {rest[0]!r}. Expected one of: {roles}.") from None
-    user = parse_user(rest[1]) if len(rest) == 2 else None
-    _need(len(rest) == 1 or user is not None, usage, f"{rest[-1]!r} is not a @mention")
-    return AssignRole(inc, role, user)
+    return AssignRole(inc, role, _person(rest[1], usage) if len(rest) == 2 else None)
 
 
 _STATUSES = tuple(s for s in Status if s is not Status.RESOLVED)

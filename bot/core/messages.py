@@ -3,15 +3,31 @@
 Adapters translate these to Block Kit (Slack), embeds and views (Discord) or plain
 text (console). Mentions are written `<@ID>` inside any text (Slack's and Discord's own
 syntax); the console renders them as `@ID`.
+
+Who a message notifies is decided here, never by its text (SPEC §7): a message notifies
+exactly `Message.notifies()`, the ids the bot itself put in `mentions` (contacts, the IC,
+role holders) or wrote inline (`people`, e.g. the commander field). Renderers show every
+other mention-like piece of text (`<!here>`, `<!subteam^S1>`, `<@&1>`, `@everyone`, a
+`<@U1>` typed into a title) as plain text.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from bot.core.model import Severity
+
+# A person's mention as Slack (`<@U1>`, `<@U1|alice>`) and Discord (`<@1>`, `<@!1>`) write
+# it; `<@&1>` (a Discord role) is deliberately not a person.
+_PERSON = re.compile(r"<@!?([A-Za-z0-9]+)(?:\|[^<>]*)?>")
+
+
+def people_in(*texts: str) -> tuple[str, ...]:
+    """Ids of the people mentioned in `texts` (`<@U1>`, `<@!1>`), first-seen order."""
+    return tuple(dict.fromkeys(m.group(1) for t in texts for m in _PERSON.finditer(t)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +65,13 @@ class Message:
     mentions: tuple[str, ...] = ()  # user/group ids that must be notified (content, not embeds)
     buttons: tuple[Button, ...] = ()
     severity: Severity | None = None  # colours the message where the platform can
+    # User ids the bot itself wrote inline as `<@ID>` (the commander field): rendered live.
+    # Any other `<@ID>` in the text was typed by someone and is shown as text.
+    people: tuple[str, ...] = ()
+
+    def notifies(self) -> tuple[str, ...]:
+        """Everyone this message may notify: `mentions` then `people`, without repeats."""
+        return tuple(dict.fromkeys((*self.mentions, *self.people)))
 
     def text(self) -> str:
         """Plain text: mentions, title, one `Label: value` line per field, then the body."""
@@ -70,6 +93,7 @@ class Message:
             "mentions": list(self.mentions),
             "buttons": [[b.action, b.label, b.value] for b in self.buttons],
             "severity": self.severity.value if self.severity else None,
+            "people": list(self.people),
         }
 
     @classmethod
@@ -81,6 +105,7 @@ class Message:
             mentions=tuple(str(m) for m in d.get("mentions", [])),
             buttons=tuple(Button(str(a), str(b), str(c)) for a, b, c in d.get("buttons", [])),
             severity=Severity(d["severity"]) if d.get("severity") else None,
+            people=tuple(str(p) for p in d.get("people", [])),
         )
 
 

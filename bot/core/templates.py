@@ -108,6 +108,7 @@ DEFAULTS: dict[str, str] = {
     ),
 }
 
+_BOT_MENTION = re.compile(r"^<@([^<>|\s]+)>$")  # what `commander_label` writes
 _FIELD = re.compile(r"^([A-Z][A-Za-z0-9 ()/-]{0,40}): (.*)$")
 _FORMATTER = string.Formatter()
 
@@ -163,7 +164,15 @@ class Templates:
         mentions: Sequence[str] = (),
         buttons: Sequence[Button] = (),
     ) -> Message:
-        """The template as a Message: first line title, `Label: value` lines fields."""
+        """The template as a Message: first line title, `Label: value` lines fields.
+
+        The commander's mention, when the template shows `{commander}`, is the bot's own
+        and stays live (`Message.people`); every other value is text, whatever it holds.
+        """
+        people: tuple[str, ...] = ()
+        if "commander" in _placeholders(self.text(name)):
+            m = _BOT_MENTION.match(values.get("commander", ""))
+            people = (m.group(1),) if m else ()
         lines = self.fill(name, values).split("\n")
         fields: list[Field] = []
         body: list[str] = []
@@ -183,6 +192,7 @@ class Templates:
             mentions=tuple(mentions),
             buttons=tuple(buttons),
             severity=severity,
+            people=people,
         )
 
 
@@ -201,6 +211,7 @@ class _Defaulting(dict[str, str]):
 
 
 def commander_label(incident: Incident) -> str:
+    """The commander as a mention (`<@U1>`), or `unassigned`."""
     return f"<@{incident.commander.id}>" if incident.commander else "unassigned"
 
 

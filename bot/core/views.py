@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.core.messages import Button, Message
+from bot.core.messages import Button, Message, people_in
 from bot.core.model import Incident, Status, TimelineEntry
 from bot.core.policy import Policy, format_duration
 from bot.core.ports import ProbeReport
@@ -61,8 +61,11 @@ class Views:
         )
 
     def update(self, inc: Incident, now: datetime, findings: str, actions: str) -> Message:
+        """The IC update. A person mentioned in it is notified by this message only (§7)."""
         values = self.values(inc, now, findings=findings, actions=actions or "—")
-        return self.templates.render("update", values, severity=inc.severity)
+        return self.templates.render(
+            "update", values, severity=inc.severity, mentions=people_in(findings, actions)
+        )
 
     def reminder(
         self, inc: Incident, now: datetime, due: datetime, mentions: Sequence[str]
@@ -113,4 +116,7 @@ class Views:
             f"  (IC {commander_label(i)}, open {format_duration(now - i.declared_at)})"
             for i in incidents
         ]
-        return Message(title=f"{len(incidents)} open incident(s)", body="\n".join(lines))
+        commanders = tuple(dict.fromkeys(i.commander.id for i in incidents if i.commander))
+        return Message(
+            title=f"{len(incidents)} open incident(s)", body="\n".join(lines), people=commanders
+        )

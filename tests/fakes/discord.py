@@ -154,6 +154,39 @@ def _message_texts(body: dict[str, Any]) -> list[str]:
     return out
 
 
+def pinged(content: str, allowed: Any) -> tuple[set[str], list[str], bool]:
+    """Who Discord notifies for `content`: (user ids, role ids, @everyone/@here), as
+    `allowed_mentions` permits (absent: every kind; `parse` names kinds, `users`/`roles`
+    list ids). Only content mentions count: embeds never notify."""
+    users = set(re.findall(r"<@!?(\d+)>", content))
+    roles = re.findall(r"<@&(\d+)>", content)
+    mass = bool(re.search(r"@(?:everyone|here)", content))
+    if not isinstance(allowed, dict):
+        return users, roles, mass
+    parse = set(allowed.get("parse") or ())
+    if "users" not in parse:
+        users &= {str(u) for u in allowed.get("users") or ()}
+    if "roles" not in parse:
+        roles = [r for r in roles if r in {str(x) for x in allowed.get("roles") or ()}]
+    return users, roles, mass and "everyone" in parse
+
+
+def allowed_mentions_error(body: Any) -> tuple[int, dict[str, Any]] | None:
+    """Discord's 400 for `parse` naming a kind that is also listed by id."""
+    allowed = body.get("allowed_mentions") if isinstance(body, dict) else None
+    if not isinstance(allowed, dict):
+        return None
+    parse = set(allowed.get("parse") or ())
+    for kind in ("users", "roles"):
+        if kind in parse and allowed.get(kind):
+            return 400, {
+                "code": 50035,
+                "message": f"Invalid Form Body (allowed_mentions: parse:[{kind}] and {kind}: "
+                "[ids] are mutually exclusive.)",
+            }
+    return None
+
+
 def message_text(msg: dict[str, Any]) -> str:
     """All visible text of a stored message (content and embeds)."""
     return "\n".join(_message_texts(msg))
@@ -338,7 +371,7 @@ class FakeDiscord:
     ) -> dict[str, Any]:
         mid = self.snowflake()
         content = str(body.get("content") or "")
-        mentioned = set(re.findall(r"<@!?(\d+)>", content))
+        mentioned, roles, mass = pinged(content, body.get("allowed_mentions"))
         everyone = [*self.users.values(), self.bot]
         msg: dict[str, Any] = {
             "id": mid,
@@ -352,10 +385,10 @@ class FakeDiscord:
             "embeds": list(body.get("embeds") or []),
             "attachments": [],
             "mentions": [u for u in everyone if u["id"] in mentioned],
-            "mention_roles": re.findall(r"<@&(\d+)>", content),
+            "mention_roles": roles,
             "pinned": False,
             "tts": False,
-            "mention_everyone": False,
+            "mention_everyone": mass,
             "flags": flags | int(body.get("flags") or 0),
             "components": list(body.get("components") or []),
         }
@@ -990,6 +1023,8 @@ class FakeDiscord:
         body = body or {}
         if not body.get("content") and not body.get("embeds"):
             return self._error(400, 50006, "Cannot send an empty message")
+        if err := allowed_mentions_error(body):
+            return err
         if len(str(body.get("content") or "")) > 2000:
             return self._error(
                 400, 50035, "Invalid Form Body (content: Must be 2000 or fewer in length.)"

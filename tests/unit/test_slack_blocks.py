@@ -22,6 +22,7 @@ def test_fallback_carries_mentions_title_fields_and_body() -> None:
         body="all writes failing",
         mentions=("U0ONCALL", "S0SRE"),
         severity=Severity.SEV1,
+        people=("U1",),  # the commander field is the bot's own mention
     )
     text, blocks = render(msg)
     assert text.splitlines() == [
@@ -40,9 +41,11 @@ def test_fallback_carries_mentions_title_fields_and_body() -> None:
 
 
 def test_user_text_cannot_ping_everyone_or_forge_links() -> None:
-    assert escape("<!channel> & <http://evil|bank> <@U123>") == (
+    assert escape("<!channel> & <http://evil|bank> <@U123>", {"U123"}) == (
         "&lt;!channel&gt; &amp; &lt;http://evil|bank&gt; <@U123>"
     )
+    # a user mention the message does not make is text too
+    assert escape("<@U123> <#C1|ops>") == "&lt;@\u2060U123&gt; <#C1|ops>"
     text, blocks = render(Message(title="<!here> look"))
     assert text == "&lt;!here&gt; look"
     assert blocks == [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
