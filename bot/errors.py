@@ -53,3 +53,9 @@ class DeliveryRejected(DeliveryError):
     """The receiving service refused the request itself (HTTP 4xx other than 408/425/429:
     bad credentials, invalid payload, unknown repository). Retrying the same request will
     not help, so a dispatcher may stop retrying and tell people to act by hand."""
+
+
+class DeliveryDeferred(DeliveryError):
+    """Nothing was sent: the target is busy (a platform's pace, e.g. Slack's one message a
+    second per channel) and should be free in `retry_after` seconds. Not a failure: the
+    outbox keeps the notice in its place and tries again then."""

@@ -1,7 +1,9 @@
 """The Slack Web API client incidentbot uses: explicit token and base URL, and a retry policy.
 
 * 429: retried after `Retry-After` when that is at most `max_retry_wait` seconds; a longer
-  wait surfaces as the error so the durable outbox waits instead of a request;
+  wait surfaces as the error so the durable outbox waits instead of a request. A 429 of a
+  `paced` method (chat.postMessage) always surfaces: the caller's per-channel pacer
+  (bot/adapters/slack_pacing.py) holds that channel, and only it, and retries in its slot;
 * 500/502/503/504 and connection errors: retried twice with backoff.
 """
 
@@ -29,9 +31,12 @@ class _BoundedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
     """Retries a 429 after its Retry-After, but only when that wait is short; a longer one
     surfaces as `DeliveryError(retry_after=…)` so the durable outbox waits, not a request."""
 
-    def __init__(self, max_wait: float, max_retry_count: int = 2) -> None:
+    def __init__(
+        self, max_wait: float, max_retry_count: int = 2, paced: frozenset[str] = frozenset()
+    ) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.max_wait = max_wait
+        self.paced = paced
 
     async def _can_retry_async(
         self,
@@ -43,6 +48,8 @@ class _BoundedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
     ) -> bool:
         if response is None or response.status_code != 429:
             return False
+        if request.url.rsplit("/", 1)[-1] in self.paced:
+            return False  # a blind retry would collide with the pacer's next slot
         return retry_after(response.headers) <= self.max_wait
 
 
@@ -79,12 +86,17 @@ def retry_after(headers: Mapping[str, Any]) -> float:
 
 
 def build_web_client(
-    bot_token: str, api_url: str | None = None, *, max_retry_wait: float = 10.0
+    bot_token: str,
+    api_url: str | None = None,
+    *,
+    max_retry_wait: float = 10.0,
+    paced: frozenset[str] = frozenset(),
 ) -> AsyncWebClient:
-    """The Web API client with the retry policy; `api_url` defaults to Slack's."""
+    """The Web API client with the retry policy; `api_url` defaults to Slack's. 429s of
+    the `paced` methods are never retried here (the caller's pacer does)."""
     handlers: list[AsyncRetryHandler] = [
         AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        _BoundedRateLimitRetry(max_retry_wait),
+        _BoundedRateLimitRetry(max_retry_wait, paced=paced),
         _ServerErrorRetry(max_retry_count=2),
     ]
     return AsyncWebClient(
