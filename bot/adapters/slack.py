@@ -95,9 +95,7 @@ class SlackAdapter:
         self._signing_secret = signing_secret or ""
         self._app_token = app_token
         self._drain_timeout = drain_timeout
-        self.client = build_web_client(
-            bot_token, api_url, max_retry_wait=max_retry_wait, paced=frozenset({"chat.postMessage"})
-        )
+        self.client = build_web_client(bot_token, api_url, max_retry_wait=max_retry_wait)
         self.pacer = ChannelPacer(interval=post_interval, max_wait=pace_max_wait)
         # signing_secret="" (never None) keeps bolt from reading SLACK_SIGNING_SECRET itself;
         # verification stays on for HTTP requests and is skipped by bolt for Socket Mode.

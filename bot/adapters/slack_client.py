@@ -2,8 +2,8 @@
 
 * 429: retried after `Retry-After` when that is at most `max_retry_wait` seconds; a longer
   wait surfaces as the error so the durable outbox waits instead of a request. A 429 of a
-  `paced` method (chat.postMessage) always surfaces: the caller's per-channel pacer
-  (bot/adapters/slack_pacing.py) holds that channel, and only it, and retries in its slot;
+  call made in a pacer's slot (bot/adapters/slack_pacing.py) always surfaces: the pacer
+  holds that channel, and only it, and retries in its next slot;
 * 500/502/503/504 and connection errors: retried twice with backoff.
 """
 
@@ -24,6 +24,8 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.slack_pacing import IN_SLOT
+
 DEFAULT_API_URL = "https://slack.com/api/"
 
 
@@ -31,12 +33,9 @@ class _BoundedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
     """Retries a 429 after its Retry-After, but only when that wait is short; a longer one
     surfaces as `DeliveryError(retry_after=…)` so the durable outbox waits, not a request."""
 
-    def __init__(
-        self, max_wait: float, max_retry_count: int = 2, paced: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, max_wait: float, max_retry_count: int = 2) -> None:
         super().__init__(max_retry_count=max_retry_count)
         self.max_wait = max_wait
-        self.paced = paced
 
     async def _can_retry_async(
         self,
@@ -48,8 +47,8 @@ class _BoundedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
     ) -> bool:
         if response is None or response.status_code != 429:
             return False
-        if request.url.rsplit("/", 1)[-1] in self.paced:
-            return False  # a blind retry would collide with the pacer's next slot
+        if IN_SLOT.get():
+            return False  # the pacer retries in the channel's next slot
         return retry_after(response.headers) <= self.max_wait
 
 
@@ -86,17 +85,12 @@ def retry_after(headers: Mapping[str, Any]) -> float:
 
 
 def build_web_client(
-    bot_token: str,
-    api_url: str | None = None,
-    *,
-    max_retry_wait: float = 10.0,
-    paced: frozenset[str] = frozenset(),
+    bot_token: str, api_url: str | None = None, *, max_retry_wait: float = 10.0
 ) -> AsyncWebClient:
-    """The Web API client with the retry policy; `api_url` defaults to Slack's. 429s of
-    the `paced` methods are never retried here (the caller's pacer does)."""
+    """The Web API client with the retry policy; `api_url` defaults to Slack's."""
     handlers: list[AsyncRetryHandler] = [
         AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        _BoundedRateLimitRetry(max_retry_wait, paced=paced),
+        _BoundedRateLimitRetry(max_retry_wait),
         _ServerErrorRetry(max_retry_count=2),
     ]
     return AsyncWebClient(

@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from bot.errors import DeliveryDeferred, DeliveryError, DeliveryRejected
 
 T = TypeVar("T")
+
+IN_SLOT: ContextVar[bool] = ContextVar("incidentbot_slack_in_slot", default=False)
+"""True while `send` runs a post: the Web API client then leaves a 429 to the pacer (a
+blind retry after Retry-After would collide with the channel's next slot)."""
 
 
 class PaceClock(Protocol):
@@ -52,6 +57,7 @@ class LoopClock:
 class _Channel:
     next_free: float = float("-inf")  # the earliest slot not yet handed out
     closed_until: float = float("-inf")  # a 429 said: nothing before this
+    last_sent: float = float("-inf")  # when the latest post actually went out
 
 
 class ChannelPacer:
@@ -105,6 +111,7 @@ class ChannelPacer:
         limited = 0
         while True:
             await self._slot(channel, deadline)
+            paced = IN_SLOT.set(True)
             try:
                 return await post()
             except DeliveryRejected:
@@ -117,6 +124,8 @@ class ChannelPacer:
                 limited += 1
                 if limited > self.max_429s or self.clock.now() + exc.retry_after > deadline:
                     raise
+            finally:
+                IN_SLOT.reset(paced)
 
     async def _slot(self, channel: str, deadline: float) -> None:
         """Waits for a slot of `channel` no later than `deadline`, reserving it first so
@@ -136,7 +145,12 @@ class ChannelPacer:
             ch.next_free = at + self.interval
             if at > now:
                 await self.clock.sleep(at - now)
+            # A post that went out late (a busy event loop) moves the next one with it.
+            while (lag := ch.last_sent + self.interval - self.clock.now()) > 0:
+                await self.clock.sleep(lag)
             if at >= ch.closed_until:
+                sent = ch.last_sent = self.clock.now()
+                ch.next_free = max(ch.next_free, sent + self.interval)
                 return
             # A 429 closed the channel while we waited: this slot is void, queue again.
 

@@ -19,6 +19,7 @@ class FakeTime:
 
     def __init__(self) -> None:
         self.t = 0.0
+        self.late = 0.0  # the next sleeper wakes this much after its time (a busy loop)
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
 
@@ -27,7 +28,8 @@ class FakeTime:
 
     async def sleep(self, seconds: float) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.t + seconds, next(self._seq), fut))
+        late, self.late = self.late, 0.0
+        heapq.heappush(self._sleepers, (self.t + seconds + late, next(self._seq), fut))
         await fut
 
     @staticmethod
@@ -131,6 +133,17 @@ async def test_interval_is_configurable_and_measured_from_the_last_slot(
     await time.run_until(3.0)
     assert tasks[0].done()
     assert slack.times("C1") == [(0.0, "m0"), (0.25, "m1"), (3.0, "m2")]
+
+
+async def test_a_post_that_went_out_late_moves_the_next_one_with_it(
+    time: FakeTime, slack: Slack
+) -> None:
+    p = ChannelPacer(interval=1.0, max_wait=5.0, clock=time)
+    await in_turn(p, slack, ("C1", "m0"))
+    time.late = 0.3  # m1's waiter wakes 0.3 s after its slot
+    await in_turn(p, slack, ("C1", "m1"), ("C1", "m2"))
+    await time.run_until(10)
+    assert slack.times("C1") == [(0.0, "m0"), (1.3, "m1"), (2.3, "m2")]
 
 
 async def test_a_slot_beyond_max_wait_is_deferred_without_posting(
