@@ -137,9 +137,13 @@ class ChannelPacer:
             if at > deadline:
                 self.deferred += 1
                 wait = at - now
+                why = (
+                    "held after a 429 from Slack"
+                    if at == ch.closed_until
+                    else "busy (Slack takes about one message a second per channel)"
+                )
                 raise DeliveryDeferred(
-                    f"Slack channel {channel} is busy (about one message a second):"
-                    f" next free slot in {wait:.1f} s",
+                    f"Slack channel {channel} is {why}: next free slot in {wait:.1f} s",
                     retry_after=wait,
                 )
             ch.next_free = at + self.interval

@@ -95,7 +95,11 @@ class Dispatcher(DueLoop):
             # says when to come back. Not a failure (no warning, no failure count); the
             # notice keeps its place in its incident's order.
             self.deferred[_target(notice)] += 1
-            retry_at = self.clock.now() + timedelta(seconds=backoff_s(0, exc.retry_after))
+            delay = backoff_s(0, exc.retry_after)
+            log.debug(
+                "notice.deferred", incident=f"INC-{notice.incident}", retry_in_s=round(delay, 1)
+            )
+            retry_at = self.clock.now() + timedelta(seconds=delay)
             await self.store.notice_failed(notice.id, retry_at, str(exc)[:500])
             return
         except Exception as exc:

@@ -155,6 +155,7 @@ async def test_a_slot_beyond_max_wait_is_deferred_without_posting(
     with pytest.raises(DeliveryDeferred) as deferred:
         await tasks[3]  # its slot would be at 3 s: more than 2 s away
     assert deferred.value.retry_after == pytest.approx(3.0)
+    assert "C1 is busy" in str(deferred.value)
     assert p.deferred == 1
     await time.run_until(10)
     assert [w for _, w in slack.times("C1")] == ["m0", "m1", "m2"]
@@ -213,6 +214,7 @@ async def test_long_429_is_raised_and_holds_the_channel_for_the_others(
     with pytest.raises(DeliveryDeferred) as deferred:
         await held
     assert deferred.value.retry_after == pytest.approx(20.0)
+    assert "held after a 429" in str(deferred.value)
     assert other.result() == "other"
     assert slack.times("C1") == [(0.0, "first")]  # nothing more was sent while held
     assert slack.times("C2") == [(10.0, "other")]
