@@ -206,6 +206,8 @@ class App:
             ),
             app_token=s.slack_app_token.get_secret_value() if s.slack_app_token else None,
             api_url=s.slack_api_url,
+            # Waiting for a channel's slot must leave the attempt most of its time limit.
+            pace_max_wait=min(2.0, self.dispatcher.attempt_limit.total_seconds() / 4),
         )
         if s.slack_signing_secret is not None:
             adapter.mount(self.web)  # before start() freezes the web application

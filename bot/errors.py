@@ -64,3 +64,9 @@ class DeliveryRejected(DeliveryError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, permanent=True)
+
+
+class DeliveryDeferred(DeliveryError):
+    """Nothing was sent: the target is busy (a platform's pace, e.g. Slack's one message a
+    second per channel) and should be free in `retry_after` seconds. Not a failure: the
+    outbox keeps the notice in its place and tries again then."""

@@ -11,7 +11,10 @@ The adapter translates Slack to the core and back, nothing more:
 Tokens and the Web API base URL are passed in explicitly: bolt would otherwise read
 `SLACK_*` environment variables silently. The Web API client (bot/adapters/slack_client.py)
 retries 429s (honouring `Retry-After` up to `max_retry_wait` seconds, beyond that the outbox
-waits instead), 5xx and connection errors with backoff.
+waits instead), 5xx and connection errors with backoff. Posts are paced per channel
+(bot/adapters/slack_pacing.py: about one a second, as Slack allows; a 429 holds back only
+its channel), waiting at most `pace_max_wait` seconds before handing the notice back to the
+outbox for later.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from slack_sdk.errors import SlackApiError
 from bot.adapters.slack_blocks import render
 from bot.adapters.slack_client import build_web_client, retry_after, slack_error
 from bot.adapters.slack_inbound import SlackInbound
+from bot.adapters.slack_pacing import ChannelPacer
 from bot.core.messages import Message, Notice, NoticeKind
 from bot.core.model import ChannelRef, Incident
 from bot.core.service import IncidentService
@@ -81,6 +85,8 @@ class SlackAdapter:
         command: str = "/incident",
         max_retry_wait: float = 10.0,
         drain_timeout: float = 10.0,
+        post_interval: float = 1.0,
+        pace_max_wait: float = 2.0,
     ) -> None:
         if not signing_secret and not app_token:
             raise ValueError("Slack needs SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN")
@@ -90,6 +96,7 @@ class SlackAdapter:
         self._app_token = app_token
         self._drain_timeout = drain_timeout
         self.client = build_web_client(bot_token, api_url, max_retry_wait=max_retry_wait)
+        self.pacer = ChannelPacer(interval=post_interval, max_wait=pace_max_wait)
         # signing_secret="" (never None) keeps bolt from reading SLACK_SIGNING_SECRET itself;
         # verification stays on for HTTP requests and is skipped by bolt for Socket Mode.
         self.app = AsyncApp(
@@ -188,13 +195,17 @@ class SlackAdapter:
         if notice.kind is NoticeKind.THREAD:
             if incident.thread is None or incident.thread.thread is None:
                 raise DeliveryError(f"{incident.key} has no thread yet", retry_after=5)
-            await self._post(notice.message, incident.thread.channel, incident.thread.thread)
+            where, ts = incident.thread.channel, incident.thread.thread
+            await self.pacer.send(where, lambda: self._post(notice.message, where, ts))
             return None
         if notice.kind in (NoticeKind.ANNOUNCE, NoticeKind.POST):
             channel = self.channels.get(notice.channel)
             if not channel:
                 raise DeliveryRejected(f"no Slack channel configured for {notice.channel!r}")
-            posted_in, ts = await self._post(notice.message, channel, None)
+            posted_in, ts = await self.pacer.send(
+                channel, lambda: self._post(notice.message, channel, None)
+            )
+            self.pacer.alias(channel, posted_in)  # a configured name paces with its id
             if notice.kind is NoticeKind.ANNOUNCE:
                 # Slack answers with the channel id even when configured by name.
                 return ChannelRef(PLATFORM, posted_in, ts)

@@ -1,7 +1,9 @@
 """The Slack Web API client incidentbot uses: explicit token and base URL, and a retry policy.
 
 * 429: retried after `Retry-After` when that is at most `max_retry_wait` seconds; a longer
-  wait surfaces as the error so the durable outbox waits instead of a request;
+  wait surfaces as the error so the durable outbox waits instead of a request. A 429 of a
+  call made in a pacer's slot (bot/adapters/slack_pacing.py) always surfaces: the pacer
+  holds that channel, and only it, and retries in its next slot;
 * 500/502/503/504 and connection errors: retried twice with backoff.
 """
 
@@ -21,6 +23,8 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.adapters.slack_pacing import IN_SLOT
 
 DEFAULT_API_URL = "https://slack.com/api/"
 
@@ -43,6 +47,8 @@ class _BoundedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
     ) -> bool:
         if response is None or response.status_code != 429:
             return False
+        if IN_SLOT.get():
+            return False  # the pacer retries in the channel's next slot
         return retry_after(response.headers) <= self.max_wait
 
 

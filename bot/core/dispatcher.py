@@ -28,7 +28,7 @@ from bot.core.loop import DueLoop
 from bot.core.messages import Notice, NoticeKind
 from bot.core.ports import Clock, IncidentStore, Notifier, Pager
 from bot.core.service import IncidentService
-from bot.errors import DeliveryError
+from bot.errors import DeliveryDeferred, DeliveryError
 
 log = structlog.get_logger("incidentbot.dispatcher")
 
@@ -77,6 +77,7 @@ class Dispatcher(DueLoop):
         # By (target, kind): target is the platform, or the pager for pages (for metrics).
         self.delivered: Counter[tuple[str, str]] = Counter()
         self.failures: Counter[tuple[str, str]] = Counter()
+        self.deferred: Counter[tuple[str, str]] = Counter()
 
     async def next_due(self) -> datetime | None:
         return await self.store.next_notice_at()
@@ -135,6 +136,18 @@ class Dispatcher(DueLoop):
         try:
             async with attempt:
                 await self._send(notice)
+        except DeliveryDeferred as exc:
+            # Nothing was sent: the notifier held the notice back (its target's pace) and
+            # says when to come back. Not a failure (no warning, no failure count); the
+            # notice keeps its place in its incident's order.
+            self.deferred[_target(notice)] += 1
+            delay = backoff_s(0, exc.retry_after)
+            log.debug(
+                "notice.deferred", incident=f"INC-{notice.incident}", retry_in_s=round(delay, 1)
+            )
+            retry_at = self.clock.now() + timedelta(seconds=delay)
+            await self.store.notice_failed(notice.id, retry_at, str(exc)[:500])
+            return
         except Exception as exc:
             retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
             delay = backoff_s(notice.attempts, retry_after)

@@ -13,7 +13,9 @@ interactivity payloads and Events API callbacks to the bot's HTTP endpoint (`mod
 pushes the same payloads as Socket Mode envelopes (`mode="socket"`), and returns the ack with
 its latency. Everything the bot calls is recorded in `calls`; `wait_for` waits on the world
 without sleeping. Faults: `rate_limit(method, …)` answers 429 + Retry-After, `fail(method, …)`
-answers `{"ok": false, "error": …}` or an HTTP 5xx.
+answers `{"ok": false, "error": …}` or an HTTP 5xx. `limit_channels(interval)` (opt-in) enforces
+Slack's chat.postMessage limit: one message per channel per `interval`, thread replies counted
+against their channel, else 429 `ratelimited` with the whole seconds left in `Retry-After`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import time
 import uuid
 from collections import deque
@@ -118,6 +121,7 @@ class _Fault:
     status: int
     error: str
     retry_after: int | None
+    channel: str | None = None  # only calls to this channel (None: any call)
 
 
 class FakeSlack:
@@ -158,6 +162,9 @@ class FakeSlack:
         self.response_url_delay = 0.0  # seconds the response_url sink takes to answer
         self._tickets: set[str] = set()
         self._faults: dict[str, deque[_Fault]] = {}
+        self._channel_interval: float | None = None  # limit_channels(); None: no limit
+        self._channel_jitter = 0.0
+        self._channel_last: dict[str, float] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self._pending: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         self._changed = asyncio.Condition()
@@ -201,10 +208,21 @@ class FakeSlack:
 
     # ------------------------------------------------------------------ faults
 
-    def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
-        """The next `times` calls of `method` get HTTP 429 with `Retry-After`."""
+    def rate_limit(
+        self, method: str, *, times: int = 1, retry_after: int = 1, channel: str | None = None
+    ) -> None:
+        """The next `times` calls of `method` (to `channel` only, when given) get HTTP 429
+        with `Retry-After`."""
         q = self._faults.setdefault(method, deque())
-        q.extend(_Fault(429, "ratelimited", retry_after) for _ in range(times))
+        q.extend(_Fault(429, "ratelimited", retry_after, channel) for _ in range(times))
+
+    def limit_channels(self, interval: float = 1.0, *, jitter: float = 0.02) -> None:
+        """From now on, accepts one chat.postMessage per channel (thread replies included)
+        per `interval` seconds and answers any other with 429 `ratelimited` and a
+        `Retry-After` of the whole seconds left (at least 1), as Slack does. `jitter` is how
+        much closer than `interval` two posts may arrive (the network's, not the bot's)."""
+        self._channel_interval = interval
+        self._channel_jitter = jitter
 
     def fail(
         self, method: str, *, error: str = "internal_error", status: int = 200, times: int = 1
@@ -290,8 +308,9 @@ class FakeSlack:
         self, method: str, args: dict[str, Any], token: str
     ) -> tuple[int, dict[str, str], Any]:
         q = self._faults.get(method)
-        if q:
-            f = q.popleft()
+        f = next((f for f in q or () if f.channel in (None, args.get("channel"))), None)
+        if q and f is not None:
+            q.remove(f)
             if f.status == 429:
                 return 429, {"Retry-After": str(f.retry_after)}, {"ok": False, "error": f.error}
             if f.status != 200:
@@ -303,11 +322,26 @@ class FakeSlack:
         elif token != self.bot_token:
             err = "not_allowed_token_type" if token.startswith("xapp-") else "invalid_auth"
             return 200, {}, {"ok": False, "error": err}
+        if method == "chat.postMessage" and self._channel_interval is not None:
+            wait = self._channel_wait(str(args.get("channel", "")))
+            if wait > 0:
+                after = str(max(1, math.ceil(wait)))
+                return 429, {"Retry-After": after}, {"ok": False, "error": "ratelimited"}
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {}, {"ok": False, "error": "unknown_method"}
         body: dict[str, Any] = handler(args)
         return 200, {}, body
+
+    def _channel_wait(self, channel: str) -> float:
+        """Seconds until `channel` takes a message (limit_channels); 0: taken now."""
+        assert self._channel_interval is not None
+        now = time.monotonic()
+        last = self._channel_last.get(channel)
+        if last is not None and now - last < self._channel_interval - self._channel_jitter:
+            return last + self._channel_interval - now
+        self._channel_last[channel] = now
+        return 0.0
 
     @staticmethod
     def _err(error: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@ dispatcher, scheduler, slack-bolt adapter, HTTP server) against FakeSlack on loo
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from pydantic import SecretStr
 
 from bot.adapters.slack import SlackAdapter
 from bot.app import App
-from bot.core.clock import ManualClock
+from bot.core.clock import ManualClock, SystemClock
 from bot.settings import BotConfig, Settings
 from tests.fakes.slack import FakeSlack, Mode
 
@@ -23,15 +24,41 @@ CHANNELS = {
     "ops": "C0OPS",
     "security": "C0SECURITY",
 }
+PACE_INTERVAL = 0.1  # seconds between two posts in one channel, in these tests
 CONTACTS = {"oncall": ("U0ONCALL",), "engineering_manager": ("U0EM",)}
+
+
+class PaceTime:
+    """The Slack pacer's clock in these tests: real time (FakeSlack answers in real time)
+    plus however far the test advanced its ManualClock, so a test that skips a 120 s
+    Retry-After skips it for the pacer too."""
+
+    def __init__(self, manual: ManualClock) -> None:
+        self.manual, self.start = manual, manual.now()
+
+    def now(self) -> float:
+        skipped = (self.manual.now() - self.start).total_seconds()
+        return asyncio.get_running_loop().time() + skipped
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
 
 
 class SlackBot:
     """One bot process: the real composition root (`App`) with the Slack platform, over a
     SQLite file, against FakeSlack; `start`/`stop` like a process start and restart."""
 
-    def __init__(self, fake: FakeSlack, db: Path, mode: Mode, clock: ManualClock) -> None:
+    def __init__(
+        self,
+        fake: FakeSlack,
+        db: Path,
+        mode: Mode,
+        clock: ManualClock | SystemClock,
+        *,
+        pace_interval: float = PACE_INTERVAL,
+    ) -> None:
         self.fake, self.db, self.mode, self.clock = fake, db, mode, clock
+        self.pace_interval = pace_interval
 
     async def start(self) -> None:
         port = _free_port() if self.mode == "http" else None
@@ -58,6 +85,12 @@ class SlackBot:
         adapter = self.app.adapters["slack"]
         assert isinstance(adapter, SlackAdapter)
         self.adapter = adapter
+        if isinstance(self.clock, ManualClock):
+            adapter.pacer.clock = PaceTime(self.clock)
+        # By default every post still goes through the pacer, a tenth of Slack's pace
+        # apart, so these tests do not take a second per message; Slack's own pace against
+        # a fake that enforces it is tests/e2e/slack/test_pacing.py's.
+        adapter.pacer.interval = self.pace_interval
         self.store, self.service = self.app.store, self.app.service
         self.dispatcher, self.scheduler = self.app.dispatcher, self.app.scheduler
         if port is not None:

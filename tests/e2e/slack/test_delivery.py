@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.adapters.slack import SlackAdapter
 from bot.core.messages import Message, Notice, NoticeKind
 from bot.core.model import Actor, ChannelRef, Incident, Severity, Status
-from bot.errors import DeliveryError, DeliveryRejected
+from bot.errors import DeliveryDeferred, DeliveryError, DeliveryRejected
 from tests.e2e.slack.conftest import SlackBot
 from tests.fakes.slack import FakeSlack
 
@@ -50,6 +50,11 @@ async def test_failures_map_to_retry_or_reject(http_bot: SlackBot, fake: FakeSla
         await adapter.deliver(_notice(NoticeKind.POST, "ops"), INC)
     assert limited.value.retry_after == 90
     assert not isinstance(limited.value, DeliveryRejected)
+    sent = len(fake.calls)  # the channel is held for those 90 s: nothing more goes there
+    with pytest.raises(DeliveryDeferred):
+        await adapter.deliver(_notice(NoticeKind.POST, "ops"), INC)
+    assert len(fake.calls) == sent
+    await http_bot.clock.advance(timedelta(seconds=90))
 
     fake.fail("chat.postMessage", error="channel_not_found")
     with pytest.raises(DeliveryRejected, match="channel_not_found"):
