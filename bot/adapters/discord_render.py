@@ -2,8 +2,8 @@
 
 Pure translation, no I/O. Contract:
 * `content` carries the mentions (`<@id>`, or `<@&id>` for an id written `&id`) so people
-  are notified — Discord never notifies for mentions inside embeds — followed by the
-  template's title, the plain-text fallback that carries the template's words;
+  are notified — Discord never notifies for mentions inside embeds — followed, on the same
+  first line, by the template's title (which names the incident);
 * the embed (only when there is more than a title) has the title, one inline-free field
   per template field and the body, coloured by severity; every Discord length limit is
   respected by truncating with `…`;
@@ -78,7 +78,7 @@ def render(message: Message) -> Rendered:
     head = " ".join(mention(m) for m in message.mentions)
     has_embed = bool(message.fields or message.body)
     title = message.title
-    content = "\n".join(p for p in (head, title) if p)
+    content = " ".join(p for p in (head, title) if p)  # one first line: who, and which incident
     if not has_embed:
         return Rendered(clip(content, CONTENT_MAX), None, buttons(message))
     embed = discord.Embed(
@@ -144,7 +144,7 @@ UPDATE_INPUTS: tuple[tuple[str, str, bool], ...] = (
 DECLARE_INPUTS: tuple[tuple[str, str, bool], ...] = (
     ("title", "Title", True),
     ("severity", "Severity (SEV1-SEV4, default SEV3)", False),
-    ("description", "Impact / description", False),
+    ("description", "Impact: who is affected and how", False),
 )
 
 

@@ -85,4 +85,22 @@ async def test_probe_exit_codes_and_json(tmp_path: Path) -> None:
 def test_check_config_accepts_the_shipped_file() -> None:
     run = cli("check-config")
     assert run.returncode == 0, run.stderr
-    assert "OK" in run.stdout and "SEV1, SEV2, SEV3, SEV4" in run.stdout
+    assert "SEV1, SEV2, SEV3, SEV4" in run.stdout
+    # the shipped file has no contacts and no pagers: valid, but never a bare "OK"
+    assert "valid, with 4 warning(s)" in run.stdout and ": OK" not in run.stdout
+    assert "warning: SEV1: declaring it notifies nobody: contacts.oncall," in run.stdout
+
+
+def test_check_config_is_quiet_when_every_severity_reaches_someone(tmp_path: Path) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text(
+        "contacts: {oncall: [U1], engineering_manager: [U2]}\n"
+        "severities: {SEV4: {notify: [oncall]}}\n"
+    )
+    run = cli("--config", str(config), "check-config")
+    assert run.returncode == 0, run.stderr
+    assert f"{config}: OK" in run.stdout and "warning" not in run.stdout
+    config.write_text("contacts: {oncall: [U1], engineering_manager: []}\n")
+    run = cli("--config", str(config), "check-config")
+    lines = [x for x in run.stdout.splitlines() if "warning:" in x]
+    assert [x.split(":")[1].strip() for x in lines] == ["SEV4"], run.stdout

@@ -105,7 +105,9 @@ async def test_reminder_buttons_snooze_and_post_update(bot: SlackBot, fake: Fake
         user="U0ALICE",
     )
     upd = await fake.wait_for(
-        lambda: next((m for m in fake.messages if m.text.startswith("INCIDENT UPDATE")), None)
+        lambda: next(
+            (m for m in fake.messages if m.text.startswith("[INC-1] INCIDENT UPDATE")), None
+        )
     )
     assert "Current findings: consumer lag from a stuck partition" in upd.text
     assert "Actions in progress: rebalancing" in upd.text
