@@ -184,7 +184,7 @@ class Actions:
                     groups = tuple(dict.fromkeys(new_p.page + new_p.notify))
                     moved = self._warn_if_unreached(moved, severity, groups)
                 notices.append(post(new, channel, moved))
-            if raised:
+            if raised and added.page:  # nobody new to page: no repeat trigger either
                 notices += self.pages(new, added.page, "trigger", now)
             entry = TimelineEntry(now, "severity", f"{i.severity.value} → {severity.value}", actor)
             return new, [entry], notices, Reply.info(text, incident=i.number)

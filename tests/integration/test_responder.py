@@ -102,6 +102,7 @@ async def test_raising_the_severity_tells_and_pages_only_who_was_not_told(
             assert raised.startswith("<@U_ONCALL> <@U_EM>\n[INC-1] INCIDENT RECLASSIFIED")
             assert "Notifying oncall, engineering_manager" in reply
             assert pd.alerts[("RK-1", "INC-1")]["status"] == "triggered"
+            assert len(pd.requests) == 1
 
             await s.cmd("sev INC-1 sev3")  # a lowering says so quietly
             lowered = posts(s, "INCIDENT RECLASSIFIED")[1]
@@ -110,6 +111,7 @@ async def test_raising_the_severity_tells_and_pages_only_who_was_not_told(
             await s.cmd("sev INC-1 sev1")  # everyone was told already: nobody is pinged again
             again = posts(s, "INCIDENT RECLASSIFIED")[2]
             assert again.startswith("[INC-1]") and "Severity: SEV1 (was SEV3)" in again
+            assert len(pd.requests) == 1  # and nobody is paged twice
         finally:
             await s.aclose()
             await pd.aclose()

@@ -23,7 +23,8 @@ def readme_lines() -> list[str]:
 
 
 def run_console(tmp: Path, lines: list[str], config: Path | None = None) -> str:
-    env = {**os.environ, "INCIDENTBOT_DATA_DIR": str(tmp / "data"), "USER": "alice"}
+    env = {**os.environ, "INCIDENTBOT_DATA_DIR": str(tmp / "data"), "USER": "alice",
+           "PYTHONPATH": str(ROOT)}  # this checkout's bot, whatever is installed  # fmt: skip
     for var in ("SLACK_BOT_TOKEN", "DISCORD_TOKEN", "DATABASE_URL", "PORT", "INCIDENTBOT_CONFIG"):
         env.pop(var, None)
     args = [sys.executable, "-m", "bot", *(["--config", str(config)] if config else []), "run"]

@@ -24,6 +24,7 @@ async def test_declare_without_title_opens_modal_and_submission_declares(
     (view_id, view) = next(iter(fake.views.items()))
     assert view["callback_id"] == "incident_declare"
     assert [b["block_id"] for b in view["blocks"]] == ["title", "severity", "description"]
+    assert view["blocks"][2]["label"]["text"] == "Impact: who is affected and how"
 
     sub = await fake.submit_view(
         view_id,
