@@ -77,8 +77,8 @@ async def test_slowlog_lists_only_commands_that_were_slow(
         await admin.config_set("slowlog-log-slower-than", old)
         await admin.delete(key)
     slow = [d for d in r.details if d.startswith("· slow: ")]
-    assert slow and all("EVAL" in d for d in slow), r.details  # the 30 ms script only
-    assert not [d for d in slow if " µs" in d or "0.0 ms" in d]
+    assert any("EVAL" in d for d in slow), r.details  # the 30 ms script is listed
+    assert all(float(d.split("slow: ")[1].split(" ms,")[0]) >= 10.0 for d in slow), slow
     assert not [d for d in r.details if f"SET {key}" in d or "INFO" in d]
     summary = next(d for d in r.details if d.startswith("· slowlog: "))
     assert "at or above 10.0 ms" in summary
