@@ -67,9 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_config(config: BotConfig, path: str, settings: Settings) -> int:
     from bot.app import build_probe_runner
+    from bot.core.reach import unreached_warnings
 
     runner = build_probe_runner(config, path)
-    print(f"{path}: OK")
+    # Valid, but a severity that pages nobody is the 3 a.m. surprise: never a bare "OK".
+    warnings = unreached_warnings(config.policy())
+    if warnings:
+        print(f"{path}: valid, with {len(warnings)} warning(s)")
+        for w in warnings:
+            print(f"  warning: {w}")
+    else:
+        print(f"{path}: OK")
     print(f"  platforms: {', '.join(settings.platforms())}")
     print(f"  severities: {', '.join(s.value for s in config.policy().severities)}")
     print(f"  probes: {len(runner.catalogue())}; pagers: {len(config.pagers)}")

@@ -115,6 +115,7 @@ class App:
             on_commit=self._on_commit,
             on_command=self.metrics.on_command,
             on_probe_run=self.metrics.on_probe_run,
+            channels={p: config.channels_for(p) for p in ("console", "slack", "discord")},
         )
         self.scheduler = Scheduler(
             store=self.store,

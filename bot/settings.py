@@ -59,7 +59,7 @@ class SeverityConfig(Strict):
     aliases: list[str] | None = None
     """Words accepted for this level in commands (e.g. p1, critical)."""
     impact: str | None = None
-    """What this level means, shown in help and announcements."""
+    """What this level means, for responders; never shown as an incident's impact."""
     respond_within: Duration | None = None
     """Expected time to first response."""
     update_every: Duration | None = None

@@ -148,6 +148,7 @@ class RedisProbeConfig(_Base):
     warn_hit_ratio: Annotated[float, Field(ge=0, le=1)] = 0.8
     sample_interval: Threshold = 0.0
     slowlog_count: Annotated[int, Field(ge=0, le=128)] = 10
+    slowlog_min: Threshold = 0.01  # list only entries at least this slow (Redis' own default)
 
     @field_validator("url")
     @classmethod

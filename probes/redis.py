@@ -207,12 +207,23 @@ class RedisProbe:
         if not entries:
             f.info("slowlog: empty")
             return
-        parsed = [e for e in (_slow_entry(raw) for raw in entries) if e is not None]
-        slowest = max((d for d, _, _ in parsed), default=0)
-        f.info(f"slowlog: {len(parsed)} recent entries, slowest {slowest / 1000:.1f} ms")
-        for micros, when, argv in parsed:
+        # The probe's own commands are not the server's problem; and with
+        # slowlog-log-slower-than lowered (0 logs everything), a 20 µs GET is not slow.
+        parsed = [
+            e
+            for e in (_slow_entry(raw) for raw in entries)
+            if e is not None and e[3] != CLIENT_NAME
+        ]
+        floor_us = self.config.slowlog_min * 1_000_000
+        slow = [e for e in parsed if e[0] >= floor_us]
+        slowest = max((d for d, _, _, _ in parsed), default=0)
+        f.info(
+            f"slowlog: {len(parsed)} recent entries, slowest {_micros(slowest)};"
+            f" {len(slow)} at or above {_micros(int(floor_us))}"
+        )
+        for micros, when, argv, _ in slow:
             age = max(0, int(time.time()) - when)
-            f.info(f"slow: {micros / 1000:.1f} ms, {age} s ago: {redis_command(argv)}")
+            f.info(f"slow: {_micros(micros)}, {age} s ago: {redis_command(argv)}")
 
 
 _COUNTERS = ("keyspace_hits", "keyspace_misses", "evicted_keys", "rejected_connections")
@@ -223,15 +234,23 @@ def _hit_ratio(info: Mapping[str, Any]) -> float | None:
     return hits / (hits + misses) if hits + misses > 0 else None
 
 
-def _slow_entry(raw: Any) -> tuple[int, int, list[bytes | str]] | None:
-    """(duration µs, unix time, argv) from one raw SLOWLOG GET entry; the argv is the first
-    list field (Redis Enterprise inserts a complexity field before it)."""
+def _micros(us: int) -> str:
+    """`12.3 ms`, or `40 µs` below a millisecond (where `0.0 ms` would say nothing)."""
+    return f"{us / 1000:.1f} ms" if us >= 1000 else f"{us} µs"
+
+
+def _slow_entry(raw: Any) -> tuple[int, int, list[bytes | str], str] | None:
+    """(duration µs, unix time, argv, client name) from one raw SLOWLOG GET entry; the argv
+    is the first list field (Redis Enterprise inserts a complexity field before it); the
+    client name (Redis ≥ 4) is the second field after it, "" when absent."""
     if not isinstance(raw, list | tuple) or len(raw) < 4:
         return None
-    argv = next((x for x in raw[3:] if isinstance(x, list | tuple)), None)
-    if argv is None:
+    at = next((i for i in range(3, len(raw)) if isinstance(raw[i], list | tuple)), None)
+    if at is None:
         return None
-    return int(raw[2]), int(raw[1]), list(argv)
+    name = raw[at + 2] if len(raw) > at + 2 else b""
+    client = name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+    return int(raw[2]), int(raw[1]), list(raw[at]), client
 
 
 async def _close(client: aioredis.Redis) -> None:

@@ -26,10 +26,12 @@ log = structlog.get_logger("incidentbot.console")
 PLATFORM = "console"
 CHANNEL = "console"  # one terminal = one channel holding every incident
 _MENTION = re.compile(r"<@!?([^>|]+)(?:\|[^>]*)?>")
+_CHANNEL = re.compile(r"<#([^>|\s]+)(?:\|[^>]*)?>")
 
 
 def plain(text: str) -> str:
-    """`<@U1>` -> `@U1`: mentions as a terminal shows them."""
+    """`<@U1>` -> `@U1`, `<#ops>` -> `#ops`: mentions and channels as a terminal shows them."""
+    text = _CHANNEL.sub(lambda m: "#" + m.group(1), text)
     return _MENTION.sub(lambda m: "@" + m.group(1), text)
 
 

@@ -104,7 +104,7 @@ def build_group(runner: Runner) -> app_commands.Group:
         title="What is broken, in a few words",
         severity="SEV1 (outage) … SEV4 (minor); default SEV3",
         private="Keep it out of public channels (security)",
-        description="Impact / details",
+        description="Impact: who is affected and how",
         tags="Space-separated tags, e.g. security data-loss",
     )
     async def declare(
@@ -191,12 +191,26 @@ def build_group(runner: Runner) -> app_commands.Group:
     ) -> None:
         await go(lambda: c.RunProbes(incident_number(incident), words(targets)))(interaction)
 
+    @group.command(name="impact", description="State who is affected and how")
+    @app_commands.describe(text="Who is affected and how (used in status-page drafts)")
+    @app_commands.autocomplete(incident=complete)
+    async def impact(
+        interaction: discord.Interaction,
+        text: app_commands.Range[str, 1, 1500],
+        incident: str | None = None,
+    ) -> None:
+        await go(lambda: c.SetImpact(incident_number(incident), text))(interaction)
+
     @group.command(name="resolve", description="Resolve; stops reminders")
+    @app_commands.describe(summary="What was done", cause="The root cause, if known")
     @app_commands.autocomplete(incident=complete)
     async def resolve(
-        interaction: discord.Interaction, summary: str = "", incident: str | None = None
+        interaction: discord.Interaction,
+        summary: str = "",
+        cause: str = "",
+        incident: str | None = None,
     ) -> None:
-        await go(lambda: c.Resolve(incident_number(incident), summary))(interaction)
+        await go(lambda: c.Resolve(incident_number(incident), summary, cause))(interaction)
 
     @group.command(name="postmortem", description="Post the post-mortem draft, or attach a link")
     @app_commands.autocomplete(incident=complete)

@@ -2,8 +2,8 @@
 
 Pure translation, no I/O. Contract:
 * `content` carries the mentions (`<@id>`, or `<@&id>` for an id written `&id`) so people
-  are notified — Discord never notifies for mentions inside embeds — followed by the
-  template's title, the plain-text fallback that carries the template's words;
+  are notified — Discord never notifies for mentions inside embeds — followed, on the same
+  first line, by the template's title (which names the incident);
 * the embed (only when there is more than a title) has the title, one inline-free field
   per template field and the body, coloured by severity; every Discord length limit is
   respected by truncating with `…`;
@@ -117,7 +117,7 @@ def render(message: Message) -> Rendered:
     has_embed = bool(message.fields or message.body)
     title = defuse(message.title, live)
     body = defuse(message.body, live)
-    content = "\n".join(p for p in (head, title) if p)
+    content = " ".join(p for p in (head, title) if p)  # one first line: who, and which incident
     allowed = allowed_mentions(message)
     if not has_embed:
         return Rendered(clip(content, CONTENT_MAX), None, buttons(message), allowed)
@@ -185,7 +185,7 @@ UPDATE_INPUTS: tuple[tuple[str, str, bool], ...] = (
 DECLARE_INPUTS: tuple[tuple[str, str, bool], ...] = (
     ("title", "Title", True),
     ("severity", "Severity (SEV1-SEV4, default SEV3)", False),
-    ("description", "Impact / description", False),
+    ("description", "Impact: who is affected and how", False),
 )
 
 

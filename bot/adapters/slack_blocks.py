@@ -96,13 +96,15 @@ def _clip(text: str, limit: int) -> str:
 
 
 def fallback_text(message: Message) -> str:
-    """Plain text with mentions first, then `Message.text()`'s lines, escaped and bounded."""
+    """Plain text: mentions and the title on the first line, then `Message.text()`'s other
+    lines, escaped and bounded."""
     live = frozenset(message.notifies())
-    lines: list[str] = []
-    if message.mentions:
-        lines.append(" ".join(mention(m) for m in message.mentions))
+    # Mentions share the title's line, so the first line (the notification preview) names
+    # the incident as well as who is being paged.
+    head = [mention(m) for m in message.mentions]
     if message.title:
-        lines.append(escape(message.title, live))
+        head.append(escape(message.title, live))
+    lines: list[str] = [" ".join(head)] if head else []
     lines.extend(f"{escape(f.label, live)}: {escape(f.value, live)}" for f in message.fields)
     if message.body:
         lines.append(escape(message.body, live))
@@ -222,7 +224,8 @@ def _text_input(
 
 
 def declare_modal(ctx: ModalContext, severity: Severity | None = None, title: str = "") -> Block:
-    """Title, severity select and description: submitted as callback `incident_declare`."""
+    """Title, severity select and impact (block `description`): submitted as callback
+    `incident_declare`."""
     options = [{"text": _plain(s.value), "value": s.value} for s in Severity]
     select: Block = {
         "type": "static_select",
@@ -247,7 +250,9 @@ def declare_modal(ctx: ModalContext, severity: Severity | None = None, title: st
                 "label": _plain("Severity"),
                 "element": select,
             },
-            _text_input("description", "Description", multiline=True, optional=True),
+            _text_input(
+                "description", "Impact: who is affected and how", multiline=True, optional=True
+            ),
         ],
     }
 

@@ -8,15 +8,17 @@ side effects.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from bot.core import commands as c
+from bot.core import reach
 from bot.core.messages import Message, Notice, NoticeKind, Reply, people_in
 from bot.core.model import Actor, Incident, Role, Severity, Status, TimelineEntry
 from bot.core.policy import Policy, format_duration
 from bot.core.ports import Change
-from bot.core.templates import postmortem_markdown, utc
+from bot.core.templates import postmortem_markdown, utc, when
 from bot.core.views import Views
 from bot.errors import UserError
 
@@ -87,12 +89,13 @@ class Actions:
         severity, private, actor = inc.severity, inc.private, inc.declared_by
         p = self.policy.of(severity)
         groups = tuple(dict.fromkeys(p.page + p.notify))
+        announcement = self.views.initial(inc, now, self.policy.resolve_contacts(groups))
         notices = [
             Notice(
                 inc.number,
                 inc.platform,
                 NoticeKind.ANNOUNCE,
-                self.views.initial(inc, now, self.policy.resolve_contacts(groups)),
+                self._warn_if_unreached(announcement, severity, groups),
                 channel=self.policy.channel_for(inc),
             )
         ]
@@ -120,6 +123,15 @@ class Actions:
         entry = TimelineEntry(now, "declared", f"{severity.value} {cmd.title}", actor)
         return Change([entry], notices, self.policy.timers(inc))
 
+    def _warn_if_unreached(
+        self, msg: Message, severity: Severity, groups: Sequence[str]
+    ) -> Message:
+        """A SEV1/SEV2 message that notified nobody says so, naming what to configure."""
+        if severity.rank > 2 or reach.reaches_anyone(self.policy, severity):
+            return msg
+        note = reach.nobody_note(self.policy, severity, groups)
+        return dataclasses.replace(msg, body=f"{msg.body}\n{note}" if msg.body else note)
+
     # ------------------------------------------------------------------ mutations
 
     def note(self, text: str, actor: Actor) -> Mutation:
@@ -136,29 +148,46 @@ class Actions:
 
         return m
 
-    def severity(self, severity: Severity, actor: Actor) -> Mutation:
+    def severity(
+        self, severity: Severity, actor: Actor, entries: Sequence[TimelineEntry] = ()
+    ) -> Mutation:
+        """Changes the severity. A raise re-announces in the channel, mentioning and paging
+        whoever the new severity calls for that the incident (per `entries`, its timeline)
+        has not reached yet; a lowering says so in the thread (and, if the channel changes,
+        in the new channel) without mentioning anyone."""
+
         def m(i: Incident, now: datetime) -> Outcome:
             if i.severity is severity:
                 raise UserError(f"{i.key} is already {severity.value}.")
             if not i.is_open:
                 raise UserError(f"{i.key} is resolved; its severity can no longer change.")
             new = i.evolve(severity=severity)
-            old_p, new_p = self.policy.of(i.severity), self.policy.of(severity)
+            new_p = self.policy.of(severity)
             nxt = self.policy.next_reminder_at(new)
+            raised = severity.rank < i.severity.rank
+            added = reach.on_raise(
+                self.policy, reach.reached(self.policy, entries, i.severity), severity
+            )
+            told = f" Notifying {', '.join(added.mention)}." if raised and added.mention else ""
             text = (
                 f"Severity {i.severity.value} → {severity.value} by {actor.label}."
                 f" Updates every {format_duration(new_p.update_every)};"
-                f" next due {utc(nxt)}."
+                f" next due {when(nxt, now)}.{told}"
             )
             notices = [thread(new, Message(title=text, severity=severity))]
             channel = self.policy.channel_for(new)
-            if channel != self.policy.channel_for(i):
+            if raised or channel != self.policy.channel_for(i):
                 values = self.views.values(new, now, previous_severity=i.severity.value)
-                moved = self.views.templates.render("reclassified", values, severity=severity)
+                ids = self.policy.resolve_contacts(added.mention) if raised else ()
+                moved = self.views.templates.render(
+                    "reclassified", values, severity=severity, mentions=ids
+                )
+                if raised:
+                    groups = tuple(dict.fromkeys(new_p.page + new_p.notify))
+                    moved = self._warn_if_unreached(moved, severity, groups)
                 notices.append(post(new, channel, moved))
-            if severity.rank < i.severity.rank:
-                added = tuple(g for g in new_p.page if g not in old_p.page)
-                notices += self.pages(new, added, "trigger", now)
+            if raised and added.page:  # nobody new to page: no repeat trigger either
+                notices += self.pages(new, added.page, "trigger", now)
             entry = TimelineEntry(now, "severity", f"{i.severity.value} → {severity.value}", actor)
             return new, [entry], notices, Reply.info(text, incident=i.number)
 
@@ -217,7 +246,23 @@ class Actions:
 
         return m
 
-    def resolve(self, summary: str, actor: Actor) -> Mutation:
+    def impact(self, text: str, actor: Actor) -> Mutation:
+        """States the impact; a SEV1/SEV2 gets a fresh status-page draft that carries it."""
+
+        def m(i: Incident, now: datetime) -> Outcome:
+            if not i.is_open:
+                raise UserError(f"{i.key} is resolved; use /incident note to add to its timeline.")
+            new = i.evolve(description=text)
+            said = f"Impact of {i.key} set by {actor.label}: {text}"
+            notices = [thread(new, Message(title=said, severity=new.severity))]
+            if self.policy.of(new.severity).status_page and not new.private:
+                notices.append(thread(new, self.views.status_page(new, now)))
+            entry = TimelineEntry(now, "impact", text, actor)
+            return new, [entry], notices, Reply.info(said, incident=i.number)
+
+        return m
+
+    def resolve(self, summary: str, actor: Actor, cause: str = "") -> Mutation:
         def m(i: Incident, now: datetime) -> Outcome:
             if not i.is_open:
                 raise UserError(f"{i.key} is already resolved (at {utc(i.resolved_at)}).")
@@ -244,12 +289,14 @@ class Actions:
                 ops = Message(title=f"[RESOLVED] {new.severity.value} {new.key} - {new.title}.")
                 notices.append(post(new, "ops", ops))
             if p.status_page and not new.private:
-                notices.append(thread(new, self.views.status_page(new, now)))
+                notices.append(thread(new, self.views.status_page(new, now, cause=cause)))
             notices += self.pages(new, p.page, "resolve", now)
-            entry = TimelineEntry(now, "resolved", summary or "resolved", actor)
+            entries = [TimelineEntry(now, "resolved", summary or "resolved", actor)]
+            if cause:
+                entries.append(TimelineEntry(now, "cause", cause, actor))
             return (
                 new,
-                [entry],
+                entries,
                 notices,
                 Reply.info(f"{i.key} resolved; post-mortem {due}.", incident=i.number),
             )

@@ -79,6 +79,13 @@ class RunProbes:
 class Resolve:
     incident: int | None
     summary: str = ""
+    cause: str = ""  # the root cause (`--cause`), for the public draft and the post-mortem
+
+
+@dataclass(frozen=True, slots=True)
+class SetImpact:
+    incident: int | None
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,7 @@ Command = (
     | AddNote
     | RunProbes
     | Resolve
+    | SetImpact
     | Postmortem
     | Snooze
     | ShowTimeline
@@ -141,6 +149,33 @@ def _tokens(text: str) -> list[str]:
         return shlex.split(text, posix=True)
     except ValueError:  # unbalanced quotes: read the words literally rather than refuse
         return text.split()
+
+
+def _words(text: str) -> list[tuple[str, bool]]:
+    """Strict words for `declare`: `(word, was_quoted)`. A quote opens only at the start of a
+    word (so `can't` is a letter) and must close: an unclosed one is a `UserError`, since
+    guessing where a title ends is how `"Unclosed quote sev1` became a SEV1."""
+    out: list[tuple[str, bool]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        word, quoted = "", False
+        while i < n and not text[i].isspace():
+            q = text[i]
+            if q in "\"'" and (i == 0 or text[i - 1].isspace() or quoted):
+                end = text.find(q, i + 1)
+                if end < 0:
+                    raise UserError(
+                        f"Unclosed quote {q} in {text[i : i + 40]!r}: close it, or leave the"
+                        " quotes out. Nothing was created."
+                    )
+                word, quoted, i = word + text[i + 1 : end], True, end + 1
+            else:
+                word, i = word + q, i + 1
+        out.append((word, quoted))
+    return out
 
 
 def _raw_rest(text: str, n: int) -> str:
@@ -225,49 +260,67 @@ def _need(cond: bool, usage: str, what: str) -> None:
         raise UserError(f"{what}. Usage: /incident {usage}")
 
 
+_VALUED = ("--tag", "--sev", "--severity", "--desc", "--description", "--impact")
+
+
 def _declare(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
     usage = SPECS["declare"].usage
-    words: list[str] = []
+    words: list[tuple[str, bool]] = []
     private = False
     tags: list[str] = []
     severity: Severity | None = None
     description = ""
-    it = iter(args)
-    for tok in it:
-        if tok in ("--private", "--security"):
+    it = iter(_words(raw))
+    for tok, quoted in it:
+        if quoted:
+            words.append((tok, quoted))
+        elif tok in ("--private", "--security"):
             private = True
             if tok == "--security":
                 tags.append("security")
-        elif tok in ("--tag", "--sev", "--severity", "--desc", "--description"):
+        elif tok in _VALUED:
             val = next(it, None)
             _need(val is not None, usage, f"{tok} needs a value")
             assert val is not None
             if tok == "--tag":
-                tags.append(val.lower())
+                tags.append(val[0].lower())
             elif tok in ("--sev", "--severity"):
-                severity = parse_severity(val, lex)
+                severity = parse_severity(val[0], lex)
             else:
-                description = val
+                description = val[0]
         elif tok.startswith("--"):
             raise UserError(f"Unknown option {tok}. Usage: /incident {usage}")
         else:
-            words.append(tok)
+            words.append((tok, quoted))
     if severity is None and words:
-        last = words[-1]
-        if last.lower() in lex:
-            severity = lex[last.lower()]
-            words.pop()
-        elif _SEVERITY_SHAPED.match(last):
-            raise UserError(
-                f"Unknown severity {last!r}. Expected one of: {_levels(lex)}. Nothing was created."
-            )
-    title = " ".join(words).strip()
+        severity = _trailing_severity(words, lex)
+    title = " ".join(w for w, _ in words).strip()
     if not title:
         raise UserError(f"A title is needed. Usage: /incident {usage}")
     _need(len(title) <= 200, usage, "The title is too long (200 characters at most)")
     if "security" in tags:
         private = True
     return Declare(title, severity, private, description, tuple(dict.fromkeys(tags)))
+
+
+def _trailing_severity(
+    words: list[tuple[str, bool]], lex: Mapping[str, Severity]
+) -> Severity | None:
+    """Takes a trailing severity off `words`. `sev1`/`p1`/`s1` always count (an unknown one
+    is an error); a plain word such as `high` or `critical` counts only after a quoted
+    title (`"Checkout errors" high`): `Checkout error rate high` is a title, not a SEV2."""
+    last, quoted = words[-1]
+    if quoted:
+        return None
+    if _SEVERITY_SHAPED.match(last):
+        if last.lower() not in lex:
+            raise UserError(
+                f"Unknown severity {last!r}. Expected one of: {_levels(lex)}. Nothing was created."
+            )
+    elif last.lower() not in lex or not (len(words) == 2 and words[0][1]):
+        return None
+    words.pop()
+    return lex[last.lower()]
 
 
 def _sev(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
@@ -342,9 +395,24 @@ def _probe(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
     return RunProbes(inc, tuple(rest))
 
 
+_CAUSE = re.compile(r"(?:^|\s)--cause(?:\s+|$)")
+
+
 def _resolve(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
     inc, rest = _take_incident(args)
-    return Resolve(inc, _clip(_raw_rest(raw, len(args) - len(rest))))
+    text = _raw_rest(raw, len(args) - len(rest))
+    parts = _CAUSE.split(text, maxsplit=1)
+    summary = _raw_rest(parts[0], 0)
+    cause = _raw_rest(parts[1], 0) if len(parts) > 1 else ""
+    _need(len(parts) == 1 or bool(cause), SPECS["resolve"].usage, "--cause needs a value")
+    return Resolve(inc, _clip(summary), _clip(cause))
+
+
+def _impact(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
+    inc, rest = _take_incident(args)
+    text = _clip(_raw_rest(raw, len(args) - len(rest)))
+    _need(bool(text), SPECS["impact"].usage, "Say who is affected and how")
+    return SetImpact(inc, text)
 
 
 def _postmortem(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
@@ -387,7 +455,8 @@ SPECS: dict[str, Spec] = {
     for s in (
         Spec(
             "declare",
-            'declare <title> [severity] [--private] [--tag <tag>] [--desc "<description>"]',
+            'declare <title> [sevN] [--sev <severity>] [--impact "<text>"] [--private]'
+            " [--tag <tag>]",
             "Open an incident, announce it, open its thread, page per severity, start the cadence.",
             _declare,
         ),
@@ -414,8 +483,14 @@ SPECS: dict[str, Spec] = {
             _probe,
         ),
         Spec(
+            "impact",
+            "impact [INC-n] <who is affected and how>",
+            "State the impact (announcements and status-page drafts use it).",
+            _impact,
+        ),
+        Spec(
             "resolve",
-            "resolve [INC-n] [summary]",
+            "resolve [INC-n] [summary] [--cause <root cause>]",
             "Resolve; stops reminders and schedules the post-mortem.",
             _resolve,
         ),
@@ -454,7 +529,10 @@ def parse(text: str, lexicon: Mapping[str, Severity]) -> Command:
             f"Unknown command {tokens[0][:40]!r}. Expected one of: {', '.join(SPECS)}."
             " Try /incident help."
         )
-    return spec.parse(tokens[1:], _raw_rest(raw, 1), lexicon)
+    # The text after the command word, quotes intact: free-text parsers strip them
+    # themselves (`_raw_rest`), and `declare` must see which words were quoted.
+    after = raw.split(None, 1)
+    return spec.parse(tokens[1:], after[1] if len(after) > 1 else "", lexicon)
 
 
 def help_text(topic: str = "") -> str:
@@ -465,6 +543,7 @@ def help_text(topic: str = "") -> str:
         return f"/incident {s.usage}\n  {s.summary}"
     lines = ["Usage: /incident <command> …"]
     lines += [f"  /incident {s.usage}\n      {s.summary}" for s in SPECS.values()]
-    lines.append("Severity: SEV1–SEV4 (aliases like p1, critical, high, low). INC-n is optional")
+    lines.append("Severity: SEV1–SEV4 (aliases like p1, s2, critical, high, low; a plain word")
+    lines.append("such as high counts after a quoted title or as --sev high). INC-n is optional")
     lines.append("inside an incident's thread or when it is the only open one in the channel.")
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 Adapters translate these to Block Kit (Slack), embeds and views (Discord) or plain
 text (console). Mentions are written `<@ID>` inside any text (Slack's and Discord's own
-syntax); the console renders them as `@ID`.
+syntax); the console renders them as `@ID`. Channel links are written `<#ID>` (shown by
+Slack and Discord as the channel's name; by the console as `#ID`, its ids being names).
 
 Who a message notifies is decided here, never by its text (SPEC §7): a message notifies
 exactly `Message.notifies()`, the ids the bot itself put in `mentions` (contacts, the IC,

@@ -159,14 +159,15 @@ class Policy:
         return tuple(ids)
 
     def escalation_group(self, incident: Incident) -> str | None:
-        """The next contact group up the severity's chain; None once the chain is climbed.
+        """The next contact group up the severity's chain; once the chain is climbed, its top
+        again (an incident left unattended keeps being escalated); None without a chain.
 
         Timed and missed-update escalations climb the same chain, so two that fall due at
         one moment notify the next contact once, not twice."""
         chain = self.of(incident.severity).escalate_to
-        if incident.escalation_level >= len(chain):
+        if not chain:
             return None
-        return chain[incident.escalation_level]
+        return chain[min(incident.escalation_level, len(chain) - 1)]
 
     # ------------------------------------------------------------------ due times
 
@@ -187,11 +188,10 @@ class Policy:
         return anchor + self.of(incident.severity).update_every
 
     def next_escalation_at(self, incident: Incident) -> datetime | None:
-        """Timed escalation: open for `escalate_after` (per level reached) -> next contact."""
+        """Timed escalation: open for `escalate_after` (per level reached) -> next contact;
+        past the top of the chain it keeps falling due every `escalate_after`."""
         p = self.of(incident.severity)
         if not incident.is_open or p.escalate_after is None or not p.escalate_to:
-            return None
-        if incident.escalation_level >= len(p.escalate_to):
             return None
         return incident.declared_at + p.escalate_after * (incident.escalation_level + 1)
 

@@ -31,6 +31,14 @@ class Reactions:
             if timer.kind is TimerKind.REMINDER:
                 return self._remind(i, now, due)
             if timer.kind is TimerKind.ESCALATION:
+                reminder_due = self.policy.next_reminder_at(i)
+                if (
+                    reminder_due is not None
+                    and reminder_due <= now
+                    and self.policy.escalates_on_missed(i.missed_updates + 1)
+                ):
+                    # The reminder due now escalates anyway: one escalation, not two at once.
+                    return self._remind(i, now, reminder_due)
                 reason = f"open for {format_duration(now - i.declared_at)} at {i.severity.value}"
                 return self._escalate(i, now, reason)
             return self._postmortem_reminder(i, now, due)
@@ -57,19 +65,34 @@ class Reactions:
 
     def _escalate(self, i: Incident, now: datetime, reason: str) -> Outcome:
         group = self.policy.escalation_group(i)
-        if group is None:  # the chain is climbed; reminders keep nagging the IC
+        if group is None:  # no chain configured for this severity: reminders nag the IC
             return i, [], [], Reply()
+        chain = self.policy.of(i.severity).escalate_to
+        again = " (again: top of the chain)" if i.escalation_level >= len(chain) else ""
         new = i.evolve(escalation_level=i.escalation_level + 1)
         ids = self.policy.resolve_contacts((group,))
-        values = self.views.values(i, now, reason=reason, contacts=group)
+        silent = now - (i.last_update_at or i.declared_at)
+        values = self.views.values(
+            i,
+            now,
+            reason=reason,
+            contacts=group + again,
+            without_update=format_duration(silent)
+            + ("" if i.last_update_at else " (no update since declared)"),
+        )
         msg = self.views.templates.render("escalation", values, severity=i.severity, mentions=ids)
         notices = [thread(new, msg), *self.actions.pages(new, (group,), "trigger", now)]
-        return new, [TimelineEntry(now, "escalated", f"to {group}: {reason}")], notices, Reply()
+        entry = TimelineEntry(now, "escalated", f"to {group}{again}: {reason}")
+        return new, [entry], notices, Reply()
 
     def _postmortem_reminder(self, i: Incident, now: datetime, due: datetime) -> Outcome:
         new = i.evolve(last_reminder_at=now)
         mentions = (i.commander.id,) if i.commander else ()
-        values = self.views.values(i, now, due=utc(due))
+        # "Due by" is the deadline (resolved + due_after), not this reminder's own due time,
+        # which moves on with every repeat.
+        deadline = (i.resolved_at or due) + self.policy.postmortem_due
+        late = f" (overdue by {format_duration(now - deadline)})" if now > deadline else ""
+        values = self.views.values(i, now, due=utc(deadline) + late)
         msg = self.views.templates.render("postmortem_reminder", values, mentions=mentions)
         return (
             new,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +61,7 @@ class IncidentService:
         on_commit: Callable[[], None] = lambda: None,
         on_command: Callable[[c.Command | None, Reply | None, float], None] = lambda *_: None,
         on_probe_run: Callable[[int, ProbeReport | None, float], None] = lambda *_: None,
+        channels: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
@@ -74,6 +75,7 @@ class IncidentService:
         self.on_command, self.on_probe_run = on_command, on_probe_run
         self._tasks: set[asyncio.Task[None]] = set()
         self.lexicon = policy.aliases()
+        self.channels = channels or {}  # platform -> channel key -> channel id
 
     # ------------------------------------------------------------------ entry points
 
@@ -230,7 +232,8 @@ class IncidentService:
                 fn = self.actions.postmortem(link, entries, actor)
                 return await self._mutate(inc.number, fn, key)
             case c.SetSeverity(_, severity):
-                fn = self.actions.severity(severity, actor)
+                told = await self.store.timeline(inc.number)  # who has been told already
+                fn = self.actions.severity(severity, actor, told)
             case c.SetCommander(_, user):
                 fn = self.actions.commander(user or actor, actor)
                 if inc.commander is None:
@@ -241,8 +244,10 @@ class IncidentService:
                 fn = self.actions.status(status, note, actor)
             case c.PostUpdate(_, findings, actions):
                 fn = self.actions.update(findings, actions, actor)
-            case c.Resolve(_, summary):
-                fn = self.actions.resolve(summary, actor)
+            case c.Resolve(_, summary, cause):
+                fn = self.actions.resolve(summary, actor, cause)
+            case c.SetImpact(_, text):
+                fn = self.actions.impact(text, actor)
             case c.Snooze(_, duration):
                 fn = self.actions.snooze(duration, actor)
             case _:  # pragma: no cover - the match above is exhaustive
@@ -338,12 +343,17 @@ class IncidentService:
         log.info("incident.declared", incident=created.key, severity=severity.value)
         if self.probes is not None and self.on_declare_probes and self.probes.catalogue():
             self._spawn(self._run_probes(created.number, self.on_declare_probes, actor))
-        where_to = "the security channel" if private else f"#{self.policy.channel_for(created)}"
+        where_to = self._channel_link(where.platform, self.policy.channel_for(created))
         return Reply.info(
             f"{created.key} declared ({severity.value}): {created.title}. Announced in {where_to};"
             f" you are the incident commander.",
             incident=created.number,
         )
+
+    def _channel_link(self, platform: str, key: str) -> str:
+        """`<#id>` for a configured channel key (each platform shows its name), else the key."""
+        cid = self.channels.get(platform, {}).get(key)
+        return f"<#{cid}>" if cid else f"the {key} channel"
 
     # ------------------------------------------------------------------ probes
 

@@ -14,12 +14,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot.core.digest import collapse_reminders
 from bot.core.messages import Button, Field, Message
 from bot.core.model import Incident, Severity, TimelineEntry
 
 DEFAULTS: dict[str, str] = {
     "initial": (
-        "INCIDENT DECLARED: {title}\n"
+        "[{key}] INCIDENT DECLARED: {title}\n"
         "Severity: {severity}\n"
         "Commander: {commander}\n"
         "Start time: {start_time}\n"
@@ -28,7 +29,7 @@ DEFAULTS: dict[str, str] = {
         "Next update: {next_update}"
     ),
     "reclassified": (
-        "INCIDENT RECLASSIFIED: {title}\n"
+        "[{key}] INCIDENT RECLASSIFIED: {title}\n"
         "Severity: {severity} (was {previous_severity})\n"
         "Commander: {commander}\n"
         "Start time: {start_time}\n"
@@ -37,7 +38,7 @@ DEFAULTS: dict[str, str] = {
         "Next update: {next_update}"
     ),
     "update": (
-        "INCIDENT UPDATE: {title}\n"
+        "[{key}] INCIDENT UPDATE: {title}\n"
         "Severity: {severity}\n"
         "Duration: {duration}\n"
         "Status: {status}\n"
@@ -54,7 +55,7 @@ DEFAULTS: dict[str, str] = {
         "```\n{prefilled}\n```"
     ),
     "resolved": (
-        "INCIDENT RESOLVED: {title}\n"
+        "[{key}] INCIDENT RESOLVED: {title}\n"
         "Severity: {severity}\n"
         "Duration: {duration}\n"
         "Resolved at: {end_time}\n"
@@ -64,7 +65,7 @@ DEFAULTS: dict[str, str] = {
     "ops_line": "[INCIDENT] {severity} {key} - {title}. {status_word}.",
     "status_investigating": (
         "[Investigating] We are investigating reports of {title}.\n"
-        "Users may experience {impact_lower}.\n"
+        "{public_impact}\n"
         "We will provide an update within {cadence}."
     ),
     "status_identified": (
@@ -80,7 +81,7 @@ DEFAULTS: dict[str, str] = {
     ),
     "status_resolved": (
         "[Resolved] The issue affecting {title} has been resolved.\n"
-        "The root cause was {summary_or_tbd}.\n"
+        "{root_cause}\n"
         "We apologize for the disruption and will publish a detailed post-mortem."
     ),
     "checklist": (
@@ -96,6 +97,7 @@ DEFAULTS: dict[str, str] = {
         "ESCALATION: {key} {title}\n"
         "Severity: {severity}\n"
         "Reason: {reason}\n"
+        "Without an update: {without_update}\n"
         "Escalated to: {contacts}"
     ),
     "page": "PAGE: {key} {title}\nSeverity: {severity}\nContacts: {contacts}",
@@ -122,6 +124,14 @@ def hhmm(dt: datetime | None) -> str:
     return dt.strftime("%H:%M UTC") if dt else "—"
 
 
+def when(dt: datetime | None, now: datetime) -> str:
+    """`18:47 UTC` when `dt` falls on `now`'s (UTC) day, else `2026-11-23 18:47 UTC`: a time
+    without its date is wrong by a day for a SEV4 or a reminder read after midnight."""
+    if dt is None:
+        return "—"
+    return hhmm(dt) if dt.date() == now.date() else utc(dt)
+
+
 @dataclass(frozen=True, slots=True)
 class Templates:
     """The template set: defaults overridden by configuration."""
@@ -138,7 +148,7 @@ class Templates:
             if name not in DEFAULTS:
                 problems.append(f"{name}: unknown template; expected one of {', '.join(DEFAULTS)}")
                 continue
-            allowed = _placeholders(DEFAULTS[name]) | COMMON_PLACEHOLDERS
+            allowed = _placeholders(DEFAULTS[name]) | COMMON_PLACEHOLDERS | _LEGACY.get(name, set())
             try:
                 used = _placeholders(text)
             except ValueError as exc:
@@ -201,6 +211,13 @@ COMMON_PLACEHOLDERS = frozenset(
 )
 
 
+# Placeholders earlier defaults used: configured templates written against them stay valid.
+_LEGACY: dict[str, set[str]] = {
+    "status_investigating": {"impact", "impact_lower"},
+    "status_resolved": {"summary", "summary_or_tbd"},
+}
+
+
 def _placeholders(text: str) -> set[str]:
     return {f for _, f, _, _ in _FORMATTER.parse(text) if f}
 
@@ -216,12 +233,22 @@ def commander_label(incident: Incident) -> str:
 
 
 def timeline_lines(entries: Sequence[TimelineEntry]) -> list[str]:
-    """`16:20 UTC  declared  Checkout 500s (by @alice)` lines."""
+    """`16:20 UTC  declared  Checkout 500s (by @alice)` lines; the first line and every line
+    on a new day carry the date, and runs of reminders are collapsed (`digest`)."""
     out = []
-    for e in entries:
+    day = None
+    for e in collapse_reminders(entries):
         who = f" (by {e.actor.label})" if e.actor else ""
-        out.append(f"{hhmm(e.at)}  {e.kind:<9} {e.text}{who}")
+        stamp = hhmm(e.at) if e.at.date() == day else utc(e.at)
+        day = e.at.date()
+        out.append(f"{stamp}  {e.kind:<9} {e.text}{who}")
     return out
+
+
+def _root_cause(entries: Sequence[TimelineEntry]) -> str:
+    """The latest cause given (`resolve --cause`), else the prompt to write one."""
+    causes = [e.text for e in entries if e.kind == "cause"]
+    return causes[-1] if causes else "_The fundamental reason the incident occurred._"
 
 
 def postmortem_markdown(
@@ -231,7 +258,7 @@ def postmortem_markdown(
     tl = "\n".join(
         f"| {utc(e.at)} | {e.kind} | {e.text.replace('|', '/')}"
         f" | {e.actor.label if e.actor else ''} |"
-        for e in entries
+        for e in collapse_reminders(entries)
     )
     roles = ", ".join(f"{r.value}: {a.label}" for r, a in incident.roles.items()) or "—"
     return f"""# Post-mortem: {incident.key} {incident.title}
@@ -260,7 +287,7 @@ def postmortem_markdown(
 
 ## Root cause
 
-_The fundamental reason the incident occurred._
+{_root_cause(entries)}
 
 ## Five whys
 

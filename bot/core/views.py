@@ -9,7 +9,7 @@ from bot.core.messages import Button, Message, people_in
 from bot.core.model import Incident, Status, TimelineEntry
 from bot.core.policy import Policy, format_duration
 from bot.core.ports import ProbeReport
-from bot.core.templates import Templates, commander_label, hhmm, timeline_lines, utc
+from bot.core.templates import Templates, commander_label, timeline_lines, utc, when
 
 STATUS_WORD = {
     Status.INVESTIGATING: "Investigating",
@@ -18,6 +18,7 @@ STATUS_WORD = {
     Status.MONITORING: "Monitoring",
     Status.RESOLVED: "Resolved",
 }
+IMPACT_UNKNOWN = "still being assessed"
 PROBE_ICON = {"ok": "✅", "warn": "⚠️", "fail": "❌", "error": "💥"}
 
 
@@ -32,7 +33,9 @@ class Views:
         p = self.policy.of(inc.severity)
         end = inc.resolved_at or now
         nxt = self.policy.next_reminder_at(inc)
-        impact = inc.description or p.impact
+        # The severity's definition is internal wording; until someone states the impact
+        # (declare --impact, /incident impact) it is "still being assessed", in public too.
+        impact = inc.description or IMPACT_UNKNOWN
         v = {
             "key": inc.key,
             "title": inc.title,
@@ -47,9 +50,15 @@ class Views:
             "respond_within": format_duration(p.respond_within),
             "impact": impact,
             "impact_lower": impact[:1].lower() + impact[1:],
-            "next_update": f"{hhmm(nxt)} (in {format_duration(nxt - now)})" if nxt else "—",
+            "next_update": f"{when(nxt, now)} (in {format_duration(nxt - now)})" if nxt else "—",
             "summary": inc.summary or "—",
             "summary_or_tbd": inc.summary or "still being determined",
+            "public_impact": (
+                f"Impact: {inc.description.rstrip('.')}."
+                if inc.description
+                else "The impact is still being assessed."
+            ),
+            "root_cause": "We are still determining the root cause.",
             "note_or_title": inc.title,
         }
         v.update(extra)
@@ -74,7 +83,7 @@ class Views:
             "update",
             self.values(inc, now, findings="<what we know>", actions="<what we are doing>"),
         )
-        values = self.values(inc, now, due=hhmm(due), prefilled=prefilled)
+        values = self.values(inc, now, due=when(due, now), prefilled=prefilled)
         buttons = (
             Button("snooze", "Snooze 15m", f"{inc.key} 15m"),
             Button("snooze", "Snooze 30m", f"{inc.key} 30m"),
@@ -85,9 +94,13 @@ class Views:
             "reminder", values, severity=inc.severity, mentions=mentions, buttons=buttons
         )
 
-    def status_page(self, inc: Incident, now: datetime, note: str = "") -> Message:
+    def status_page(self, inc: Incident, now: datetime, note: str = "", cause: str = "") -> Message:
+        """The public draft for the incident's status: only what responders wrote (title,
+        impact, note, cause), never the internal severity definitions."""
         name = f"status_{inc.status.value}"
         extra = {"note_or_title": note} if note else {}
+        if cause:
+            extra["root_cause"] = f"The root cause was {cause.rstrip('.')}."
         text = self.templates.fill(name, self.values(inc, now, **extra))
         return Message(title="Status-page draft", body=text, severity=inc.severity)
 

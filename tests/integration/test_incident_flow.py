@@ -149,7 +149,9 @@ async def test_failed_delivery_is_retried_not_dropped(stack: Stack) -> None:
     assert stack.notifier.delivered == []
     await stack.advance(7 * M)
     await stack.advance(7 * M)
-    assert stack.notifier.texts()[0].startswith("<@U_ONCALL>\nINCIDENT DECLARED: Flaky platform")
+    assert stack.notifier.texts()[0].startswith(
+        "<@U_ONCALL>\n[INC-1] INCIDENT DECLARED: Flaky platform"
+    )
 
 
 async def test_restart_loses_and_repeats_no_reminder(tmp_path: Path) -> None:

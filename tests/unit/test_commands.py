@@ -25,7 +25,10 @@ def test_declare_quoted_title_and_alias() -> None:
     assert parse('/incident declare "Checkout API 500s" sev1') == c.Declare(
         "Checkout API 500s", Severity.SEV1
     )
-    assert parse("declare Backend DB unreachable critical") == c.Declare(
+    assert parse('declare "Backend DB unreachable" critical') == c.Declare(
+        "Backend DB unreachable", Severity.SEV1
+    )
+    assert parse("declare Backend DB unreachable p1") == c.Declare(
         "Backend DB unreachable", Severity.SEV1
     )
     assert parse("declare Login slow") == c.Declare("Login slow", None)

@@ -42,7 +42,7 @@ def test_mentions_go_in_content_and_fields_in_a_coloured_embed() -> None:
         severity=Severity.SEV1,
     )
     out = dr.render(msg)
-    assert out.content == "<@111> <@&222>\nINCIDENT DECLARED: db down"
+    assert out.content == "<@111> <@&222> INCIDENT DECLARED: db down"  # one first line
     assert out.embed is not None
     assert out.embed.colour == dr.SEVERITY_COLOUR[Severity.SEV1]
     assert out.embed.description is not None and len(out.embed.description) == 4096

@@ -51,8 +51,9 @@ def test_timed_escalation_only_where_configured_and_up_the_chain() -> None:
     p = Policy()
     assert p.next_escalation_at(incident(Severity.SEV1)) == T0 + 30 * M
     assert p.next_escalation_at(incident(Severity.SEV2)) is None
-    # the default SEV1 chain has one group: after it, no more timed escalation
-    assert p.next_escalation_at(incident(Severity.SEV1, escalation_level=1)) is None
+    # past the top of the chain (one group by default) it keeps falling due, re-notifying it
+    assert p.next_escalation_at(incident(Severity.SEV1, escalation_level=1)) == T0 + 60 * M
+    assert p.escalation_group(incident(Severity.SEV1, escalation_level=3)) == "engineering_manager"
 
 
 def test_postmortem_due_48h_after_resolving_sev1_then_daily_until_attached() -> None:

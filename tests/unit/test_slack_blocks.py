@@ -26,8 +26,7 @@ def test_fallback_carries_mentions_title_fields_and_body() -> None:
     )
     text, blocks = render(msg)
     assert text.splitlines() == [
-        "<@U0ONCALL> <!subteam^S0SRE>",
-        "INCIDENT DECLARED: DB down",
+        "<@U0ONCALL> <!subteam^S0SRE> INCIDENT DECLARED: DB down",  # who, and what: one line
         "Severity: SEV1",
         "Commander: <@U1>",
         "all writes failing",

@@ -85,4 +85,40 @@ async def test_probe_exit_codes_and_json(tmp_path: Path) -> None:
 def test_check_config_accepts_the_shipped_file() -> None:
     run = cli("check-config")
     assert run.returncode == 0, run.stderr
-    assert "OK" in run.stdout and "SEV1, SEV2, SEV3, SEV4" in run.stdout
+    assert "SEV1, SEV2, SEV3, SEV4" in run.stdout
+    # the shipped file has no contacts and no pagers: valid, but never a bare "OK"
+    assert "valid, with 4 warning(s)" in run.stdout and ": OK" not in run.stdout
+    assert "warning: SEV1: declaring it notifies nobody: contacts.oncall," in run.stdout
+
+
+def test_check_config_is_quiet_when_every_severity_reaches_someone(tmp_path: Path) -> None:
+    config = tmp_path / "bot.yaml"
+    config.write_text(
+        "contacts: {oncall: [U1], engineering_manager: [U2]}\n"
+        "severities: {SEV4: {notify: [oncall]}}\n"
+    )
+    run = cli("--config", str(config), "check-config")
+    assert run.returncode == 0, run.stderr
+    assert f"{config}: OK" in run.stdout and "warning" not in run.stdout
+    config.write_text("contacts: {oncall: [U1], engineering_manager: []}\n")
+    run = cli("--config", str(config), "check-config")
+    lines = [x for x in run.stdout.splitlines() if "warning:" in x]
+    assert [x.split(":")[1].strip() for x in lines] == ["SEV4"], run.stdout
+
+
+async def test_report_collapses_reminders_and_gives_the_cause(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    stack = await make_stack(tmp_path)
+    await stack.cmd('declare "Queue stuck" sev1')
+    for _ in range(4):  # four 15-minute reminders without an update
+        await stack.advance(timedelta(minutes=15))
+    await stack.cmd("resolve consumer restarted --cause a poison message")
+    await stack.aclose()
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}"}
+    run = cli("report", "INC-1", "--output-dir", str(tmp_path / "pm"), env=env)
+    assert run.returncode == 0, run.stderr
+    text = (tmp_path / "pm" / "INC-1.md").read_text()
+    assert "| reminder | 4 update reminders, 3 missed, 03:15–04:00 UTC |" in text
+    assert "update reminder #" not in text
+    assert "## Root cause\n\na poison message\n" in text

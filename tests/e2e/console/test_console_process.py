@@ -87,7 +87,7 @@ async def test_cadence_update_resolve_and_restart(tmp_path: Path) -> None:
     (tmp_path / "bot.yaml").write_text(CONFIG)
     bot = await Bot.start(tmp_path)
     await bot.send('/incident declare "Checkout API 500s" sev1')
-    i, _ = await bot.expect(r"^#incidents › INCIDENT DECLARED: Checkout API 500s")
+    i, _ = await bot.expect(r"^#incidents › \[INC-1\] INCIDENT DECLARED: Checkout API 500s")
     await bot.expect(r"^#ops › \[INCIDENT\] SEV1 INC-1 - Checkout API 500s\. Investigating\.")
     await bot.expect(r"│ INC-1 › 5-MINUTE TRIAGE", after=i)
     i, _ = await bot.expect(r"│ INC-1 › UPDATE DUE: INC-1", after=i)  # 4 s after declaring

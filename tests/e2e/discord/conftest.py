@@ -70,6 +70,7 @@ class DiscordBot:
             clock=self.clock,
             probes=probes,
             on_commit=self._wake,
+            channels={"discord": channel_map(self.fake)},
         )
         self.adapter = DiscordAdapter(
             self.service,

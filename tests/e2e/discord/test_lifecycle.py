@@ -38,7 +38,7 @@ async def test_lifecycle_declare_thread_update_resolve(fake: FakeDiscord, bot: D
     # the announcement: an embed coloured by severity in #incidents, paging in the content
     thread = await fake.wait_for(lambda: next(iter(fake.threads()), None))
     [announcement] = fake.messages_in("incidents")
-    assert embed(announcement)["title"] == "INCIDENT DECLARED: Backend DB unreachable"
+    assert embed(announcement)["title"] == "[INC-1] INCIDENT DECLARED: Backend DB unreachable"
     assert embed(announcement)["color"] == SEV1_RED
     fields = {f["name"]: f["value"] for f in embed(announcement)["fields"]}
     assert fields["Severity"] == "SEV1"

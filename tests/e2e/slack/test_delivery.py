@@ -33,7 +33,7 @@ async def test_announce_returns_the_thread_it_opened(http_bot: SlackBot, fake: F
     ref = await http_bot.adapter.deliver(_notice(NoticeKind.ANNOUNCE), INC)
     msg = fake.channel_messages("C0INCIDENTS")[0]
     assert ref == ChannelRef("slack", "C0INCIDENTS", msg.ts)
-    assert msg.text.startswith("<@U0ONCALL>\nINCIDENT DECLARED: Cache stampede")
+    assert msg.text.startswith("<@U0ONCALL> INCIDENT DECLARED: Cache stampede")
     threaded = INC.evolve(thread=ref)
     assert await http_bot.adapter.deliver(_notice(NoticeKind.THREAD, ""), threaded) is None
     assert fake.thread("C0INCIDENTS", msg.ts)[0].text.endswith("Cache stampede")

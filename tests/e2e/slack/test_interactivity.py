@@ -24,6 +24,7 @@ async def test_declare_without_title_opens_modal_and_submission_declares(
     (view_id, view) = next(iter(fake.views.items()))
     assert view["callback_id"] == "incident_declare"
     assert [b["block_id"] for b in view["blocks"]] == ["title", "severity", "description"]
+    assert view["blocks"][2]["label"]["text"] == "Impact: who is affected and how"
 
     sub = await fake.submit_view(
         view_id,
@@ -105,7 +106,9 @@ async def test_reminder_buttons_snooze_and_post_update(bot: SlackBot, fake: Fake
         user="U0ALICE",
     )
     upd = await fake.wait_for(
-        lambda: next((m for m in fake.messages if m.text.startswith("INCIDENT UPDATE")), None)
+        lambda: next(
+            (m for m in fake.messages if m.text.startswith("[INC-1] INCIDENT UPDATE")), None
+        )
     )
     assert "Current findings: consumer lag from a stuck partition" in upd.text
     assert "Actions in progress: rebalancing" in upd.text

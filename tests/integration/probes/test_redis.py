@@ -52,11 +52,41 @@ async def test_slowlog_shows_command_and_key_but_never_values(
     finally:
         await admin.config_set("slowlog-log-slower-than", old)
         await admin.delete(key)
-    r = await run_redis(redis_url, slowlog_count=128)
+    r = await run_redis(redis_url, slowlog_count=128, slowlog_min=0)  # list every entry
     text = "\n".join(r.details)
     assert f"SET {key} … (3 args)" in text
     assert "secret-value-abc" not in text + r.summary
     assert any(d.startswith("· slowlog: ") and "recent entries" in d for d in r.details)
+
+
+async def test_slowlog_lists_only_commands_that_were_slow(
+    redis_url: str, admin: aioredis.Redis
+) -> None:
+    """With slowlog-log-slower-than lowered to 0 every command is logged; a 20 µs SET (or the
+    probe's own INFO) is not "slow": it is counted, never listed as `slow: 0.0 ms`."""
+    key = f"probe:fast:{uuid.uuid4().hex[:8]}"
+    old = (await admin.config_get("slowlog-log-slower-than"))["slowlog-log-slower-than"]
+    try:
+        await admin.config_set("slowlog-log-slower-than", 0)  # as briefly as possible: shared
+        await admin.set(key, "v")
+    finally:
+        await admin.config_set("slowlog-log-slower-than", old)
+    try:
+        await admin.eval("local t = redis.call('TIME') while true do local n = redis.call("
+                         "'TIME') if (n[1] - t[1]) * 1000000 + n[2] - t[2] > 30000 then "
+                         "return 1 end end", 0)  # fmt: skip
+        r = await run_redis(redis_url, slowlog_count=128)
+    finally:
+        await admin.delete(key)
+    slow = [d for d in r.details if d.startswith("· slow: ")]
+    assert any("EVAL" in d for d in slow), r.details  # the 30 ms script is listed
+    assert all(float(d.split("slow: ")[1].split(" ms,")[0]) >= 10.0 for d in slow), slow
+    assert not [d for d in r.details if f"SET {key}" in d or "INFO" in d]
+    summary = next(d for d in r.details if d.startswith("· slowlog: "))
+    counted = int(summary.split("slowlog: ")[1].split(" recent")[0])
+    listed = int(summary.split("; ")[1].split(" at or above")[0])
+    assert "at or above 10.0 ms" in summary and listed == len(slow)
+    assert counted > listed  # the fast ones were there, counted, not listed
 
 
 async def test_hit_ratio_over_a_sample_window(redis_url: str, admin: aioredis.Redis) -> None:
