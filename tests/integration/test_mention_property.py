@@ -260,7 +260,7 @@ async def _fixed(store_url: str) -> None:
     _check(run)
     # what the outbox stored still says whom to notify: the paged contacts and the IC
     announcement = run.messages[0]
-    assert announcement.title.startswith("INCIDENT DECLARED")
+    assert announcement.title.startswith("[INC-1] INCIDENT DECLARED")
     assert slack_live(*sb.render(announcement)) == {"@1001", "!subteam^S0SRE", "@1002", "@2001"}
     assert run.typed == Counter({"77": 2, "8001": 1, "8002": 1})
     assert [took for _, took in run.rejected_targets] == [False, False, True]

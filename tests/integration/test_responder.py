@@ -101,7 +101,7 @@ async def test_raising_the_severity_tells_and_pages_only_who_was_not_told(
             [raised] = posts(s, "INCIDENT RECLASSIFIED")
             assert raised.startswith("<@U_ONCALL> <@U_EM>\n[INC-1] INCIDENT RECLASSIFIED")
             assert "Notifying oncall, engineering_manager" in reply
-            assert pd.alerts[("RK-1", "INC-1")]["status"] == "triggered"
+            assert pd.alerts[("RK-1", "INC-1:pagerduty")]["status"] == "triggered"
             assert len(pd.requests) == 1
 
             await s.cmd("sev INC-1 sev3")  # a lowering says so quietly

@@ -67,7 +67,7 @@ def test_discord_allows_exactly_the_bots_mentions_and_defuses_the_rest() -> None
         "roles": [222],
         "replied_user": True,
     }
-    assert out.content.startswith("<@111> <@&222>\n")  # the bot's own: live
+    assert out.content.startswith("<@111> <@&222> ")  # the bot's own: live
     assert "<@333>" in out.content  # the commander the bot wrote
     assert "@\u200beveryone" in out.content and "<@\u200b&9>" in out.content
     assert "<@\u200b444>" in out.content  # typed, not notified: shown as text

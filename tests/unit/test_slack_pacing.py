@@ -243,7 +243,7 @@ async def test_other_errors_pass_through_and_leave_the_channel_open(
 ) -> None:
     p = ChannelPacer(interval=1.0, max_wait=5.0, clock=time)
     slack.script["C1"] = [
-        DeliveryRejected("channel_not_found", retry_after=None),
+        DeliveryRejected("channel_not_found"),
         DeliveryError("Slack unreachable: ClientConnectorError"),
     ]
     rejected, unreachable, ok = await in_turn(p, slack, ("C1", "a"), ("C1", "b"), ("C1", "c"))
