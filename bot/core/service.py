@@ -155,7 +155,10 @@ class IncidentService:
         if action == "snooze" and len(words) == 2:
             return await self.handle_text(f"snooze {value}", actor, where, request_id)
         if action == "post_update":
-            inc = await self._get(number)
+            try:
+                inc = await self._get(number)
+            except UserError as exc:  # a button of an incident that is gone: say so
+                return Reply.error(str(exc))
             if not may_see(self.policy, inc, Viewer(actor, where)):
                 return Reply.error(private_refusal(inc))
             return Reply(
