@@ -86,7 +86,7 @@ async def reminders_run(n: int, window: float) -> dict[str, float]:
                 started = asyncio.gather(*(r.send(["/incident list"]) for r in bots.members))
                 await started
                 await bots.wait_until(
-                    lambda: all("open incident(s)" in r.text() for r in bots.members),
+                    lambda: all(" open incident" in r.text() for r in bots.members),
                     30,
                     "the replicas to answer",
                 )

@@ -81,6 +81,8 @@ def _check_config(config: BotConfig, path: str, settings: Settings) -> int:
     print(f"  platforms: {', '.join(settings.platforms())}")
     print(f"  severities: {', '.join(s.value for s in config.policy().severities)}")
     print(f"  probes: {len(runner.catalogue())}; pagers: {len(config.pagers)}")
+    for warning in config.warnings(settings.platforms()):
+        print(f"  warning: {warning}")
     return 0
 
 

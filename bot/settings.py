@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -159,8 +159,8 @@ class BotConfig(Strict):
 
     def channels_for(self, platform: str) -> dict[str, str]:
         """Channel key -> id on `platform` (its overrides on top of `channels`)."""
+        # No `security` fallback: a private incident is never announced in a public channel.
         merged = dict(self.channels)
-        merged.setdefault("security", merged["incidents"])
         p = self.platforms.get(platform)  # type: ignore[call-overload]
         if p is not None:
             merged.update(p.channels)
@@ -191,7 +191,29 @@ class BotConfig(Strict):
             postmortem_due=self.postmortem.due_after,
             postmortem_repeat=self.postmortem.repeat_every,
             missed_updates_to_escalate=self.escalation.missed_updates,
+            security_channels=self.security_channels(),
         )
+
+    def security_channels(self) -> dict[str, str]:
+        """Platform -> its `security` channel id (`*`: the top-level one), where configured."""
+        out = {"*": self.channels["security"]} if self.channels.get("security") else {}
+        for name, p in self.platforms.items():
+            if p.channels.get("security"):
+                out[name] = p.channels["security"]
+        return out
+
+    def warnings(self, platforms: Sequence[str] = ("console", "slack", "discord")) -> list[str]:
+        """What is valid but probably not meant, for the `platforms` that will run
+        (check-config prints these)."""
+        out: list[str] = []
+        security = self.security_channels()
+        missing = [p for p in platforms if not (security.get(p) or security.get("*"))]
+        if missing:
+            out.append(
+                f"channels.security is not set ({', '.join(missing)}): private incidents"
+                " (--private, a security tag) will be refused, never announced in public"
+            )
+        return out
 
     def templates_set(self) -> Templates:
         return Templates(dict(self.templates))

@@ -244,7 +244,10 @@ class DiscordAdapter:
     ) -> list[app_commands.Choice[str]]:
         """Open incidents matching what was typed (id or title words), newest first."""
         try:
-            incidents = await asyncio.wait_for(self.service.open_incidents(), 2.0)
+            who = actor_of(interaction.user)
+            where = where_of(interaction.channel, interaction.channel_id)
+            # Only what this user may see here: a private title is never suggested to others.
+            incidents = await asyncio.wait_for(self.service.open_incidents(who, where), 2.0)
         except Exception as exc:  # autocomplete must answer in time; an empty list is fine
             log.warning("discord.autocomplete_failed", error=repr(exc)[:200])
             return []
@@ -339,8 +342,8 @@ class DiscordAdapter:
             reply = Reply.info("Try `@incidentbot help`, or the /incident command.")
         else:
             reply = await self._boundary(
-                self.service.handle_text(
-                    text, actor_of(message.author), where, request_id=f"msg:{message.id}"
+                self.service.handle_text(  # the answer is posted for the whole channel
+                    text, actor_of(message.author), where, f"msg:{message.id}", alone=False
                 )
             )
         try:

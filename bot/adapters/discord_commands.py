@@ -232,9 +232,14 @@ def build_group(runner: Runner) -> app_commands.Group:
     async def timeline(interaction: discord.Interaction, incident: str | None = None) -> None:
         await go(lambda: c.ShowTimeline(incident_number(incident)))(interaction)
 
-    @group.command(name="list", description="List open incidents")
-    async def list_(interaction: discord.Interaction) -> None:
-        await go(c.ListIncidents)(interaction)
+    @group.command(name="list", description="List open incidents, newest first")
+    @app_commands.describe(severity="Only this severity", page="Page (20 a page)")
+    async def list_(
+        interaction: discord.Interaction,
+        severity: Severity | None = None,
+        page: app_commands.Range[int, 1, 999_999] = 1,
+    ) -> None:
+        await go(lambda: c.ListIncidents(severity, page))(interaction)
 
     @group.command(name="help", description="How to use /incident")
     async def help_(interaction: discord.Interaction, topic: str = "") -> None:

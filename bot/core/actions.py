@@ -322,7 +322,17 @@ class Actions:
         return m
 
     def postmortem(self, link: str, entries: Sequence[TimelineEntry], actor: Actor) -> Mutation:
+        """With a `link`: attaches (or replaces) the finished post-mortem, which ends the
+        post-mortem chase; refused while the incident is open, since that chase only starts
+        at resolve and an early link would silently cancel it. Without: posts the draft (an
+        attached post-mortem is kept; the draft never replaces it)."""
+
         def m(i: Incident, now: datetime) -> Outcome:
+            if link and i.is_open:
+                raise UserError(
+                    f"{i.key} is still open: attach its post-mortem after /incident resolve."
+                    f" Until then, keep the link in the timeline with /incident note {i.key}."
+                )
             if link:
                 new = i.evolve(postmortem=link, postmortem_at=now)
                 text = f"Post-mortem attached to {i.key}: {link}"
@@ -331,7 +341,7 @@ class Actions:
                 return new, [entry], [notice], Reply.info(text, incident=i.number)
             end = i.resolved_at or now
             draft = postmortem_markdown(i, entries, duration=format_duration(end - i.declared_at))
-            new = i.evolve(postmortem=draft)
+            new = i if i.postmortem_at is not None else i.evolve(postmortem=draft)
             msg = Message(title=f"POST-MORTEM DRAFT: {i.key} {i.title}", body=draft)
             entry = TimelineEntry(now, "postmortem", "draft posted", actor)
             return (

@@ -107,7 +107,8 @@ class ShowTimeline:
 
 @dataclass(frozen=True, slots=True)
 class ListIncidents:
-    pass
+    severity: Severity | None = None  # None: every severity
+    page: int = 1  # 1-based, newest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,7 +440,20 @@ def _timeline(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command
 
 
 def _list(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
-    return ListIncidents()
+    usage = SPECS["list"].usage
+    severity: Severity | None = None
+    page = 1
+    it = iter(args)
+    for tok in it:
+        if tok.lower() in ("--page", "page"):
+            val = next(it, "")
+            _need(val.isdigit() and 0 < len(val) <= 6 and int(val) > 0, usage, "Give a page number")
+            page = int(val)
+        elif severity is None and tok.lower() in lex:
+            severity = lex[tok.lower()]
+        else:
+            raise UserError(f"Unexpected {tok[:40]!r}. Usage: /incident {usage}")
+    return ListIncidents(severity, page)
 
 
 def _help(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
@@ -504,7 +518,12 @@ SPECS: dict[str, Spec] = {
             "snooze", "snooze [INC-n] <30m|1h|…>", "Delay the next update reminder once.", _snooze
         ),
         Spec("timeline", "timeline [INC-n]", "Show the timeline.", _timeline),
-        Spec("list", "list", "List open incidents.", _list),
+        Spec(
+            "list",
+            "list [severity] [--page N]",
+            "List open incidents, newest first (20 a page).",
+            _list,
+        ),
         Spec("help", "help [command]", "Show this help.", _help),
     )
 }

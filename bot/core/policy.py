@@ -132,6 +132,9 @@ class Policy:
     postmortem_due: timedelta = timedelta(hours=48)
     postmortem_repeat: timedelta = timedelta(hours=24)
     missed_updates_to_escalate: int = 2
+    security_channels: Mapping[str, str] = field(default_factory=lambda: {"*": "security"})
+    """Platform -> id of its `security` channel (`*`: every platform not named). Private
+    incidents exist only on a platform that has one: they are never announced elsewhere."""
 
     def of(self, severity: Severity) -> SeverityPolicy:
         return self.severities[severity]
@@ -148,6 +151,17 @@ class Policy:
     def channel_for(self, incident: Incident) -> str:
         """Channel key of the incident's announcement."""
         return "security" if incident.private else self.of(incident.severity).channel
+
+    def security_channel(self, platform: str) -> str | None:
+        """Id of the `security` channel on `platform`; None when none is configured."""
+        return self.security_channels.get(platform) or self.security_channels.get("*") or None
+
+    def security_contacts(self) -> tuple[str, ...]:
+        """Ids of the `security` contact group and of the groups the private tags notify."""
+        groups = ["security"]
+        for tag in sorted(self.private_tags):
+            groups += self.tag_contacts.get(tag, ())
+        return self.resolve_contacts(tuple(dict.fromkeys(groups)))
 
     def resolve_contacts(self, groups: tuple[str, ...]) -> tuple[str, ...]:
         """Contact groups -> user/group ids, de-duplicated, order kept."""

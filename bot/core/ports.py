@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.core.messages import Notice
-from bot.core.model import ChannelRef, Incident, TimelineEntry, TimerKind
+from bot.core.model import ChannelRef, Incident, Severity, TimelineEntry, TimerKind
 
 # --------------------------------------------------------------------------- clock
 
@@ -91,8 +91,27 @@ class IncidentStore(Protocol):
 
     async def get(self, number: int) -> Incident | None: ...
 
-    async def list_incidents(self, *, open_only: bool = True, limit: int = 100) -> list[Incident]:
-        """Newest first."""
+    async def list_incidents(
+        self,
+        *,
+        open_only: bool = True,
+        limit: int = 100,
+        offset: int = 0,
+        severity: Severity | None = None,
+    ) -> list[Incident]:
+        """Newest first: at most `limit`, after skipping the `offset` newest (paging), of
+        `severity` only when given."""
+        ...
+
+    async def count_incidents(
+        self,
+        *,
+        open_only: bool = True,
+        severity: Severity | None = None,
+        private: bool | None = None,
+    ) -> int:
+        """How many `list_incidents` would return without a limit; `private` True/False
+        counts only private/public ones."""
         ...
 
     async def find_by_thread(self, platform: str, thread: str) -> Incident | None: ...

@@ -25,6 +25,7 @@ from bot.core.model import (
     Actor,
     ChannelRef,
     Incident,
+    Severity,
     Status,
     TimelineEntry,
 )
@@ -32,7 +33,8 @@ from bot.core.policy import Policy
 from bot.core.ports import Change, Clock, IncidentStore, ProbeReport, ProbeRunner, Timer
 from bot.core.reactions import Reactions
 from bot.core.templates import Templates
-from bot.core.views import Views
+from bot.core.views import LIST_PAGE, Views
+from bot.core.visibility import Viewer, may_see, private_refusal
 from bot.errors import ConflictError, DuplicateRequest, UserError
 
 log = structlog.get_logger("incidentbot.service")
@@ -82,11 +84,21 @@ class IncidentService:
     def help_text(self, topic: str = "") -> str:
         return c.help_text(topic)
 
-    async def open_incidents(self) -> list[Incident]:
-        return await self.store.list_incidents(open_only=True, limit=100)
+    async def open_incidents(self, actor: Actor, where: ChannelRef) -> list[Incident]:
+        """The newest 100 open incidents that `actor`, asking privately from `where`, may see
+        (for pickers such as Discord's autocomplete)."""
+        incidents = await self.store.list_incidents(open_only=True, limit=100)
+        viewer = Viewer(actor, where)
+        return [i for i in incidents if may_see(self.policy, i, viewer)]
 
     async def handle_text(
-        self, text: str, actor: Actor, where: ChannelRef, request_id: str | None = None
+        self,
+        text: str,
+        actor: Actor,
+        where: ChannelRef,
+        request_id: str | None = None,
+        *,
+        alone: bool = True,
     ) -> Reply:
         """Parses and handles a command line; a parse error becomes an error Reply."""
         started = time.perf_counter()
@@ -95,22 +107,33 @@ class IncidentService:
         except UserError as exc:
             self.on_command(None, reply := Reply.error(str(exc)), time.perf_counter() - started)
             return reply
-        return await self.handle(cmd, actor, where, request_id)
+        return await self.handle(cmd, actor, where, request_id, alone=alone)
 
     async def handle(
-        self, cmd: c.Command, actor: Actor, where: ChannelRef, request_id: str | None = None
+        self,
+        cmd: c.Command,
+        actor: Actor,
+        where: ChannelRef,
+        request_id: str | None = None,
+        *,
+        alone: bool = True,
     ) -> Reply:
         """Runs one command. User errors come back as `Reply(ok=False)`; infrastructure
         errors propagate (the adapter's error boundary answers generically).
 
         `request_id` (the platform's id for this request) makes redeliveries harmless: it
         is recorded in the same transaction as the command's change, so a redelivered
-        request acts once, and a request whose first attempt failed still acts."""
+        request acts once, and a request whose first attempt failed still acts.
+
+        `alone` says the reply reaches only `actor` (ephemeral); pass False where the
+        adapter posts it for the whole channel to read: a private incident's content is
+        then shown only in the security channel or its thread (see `visibility`)."""
         started, reply = time.perf_counter(), None
         key = f"{where.platform}:{request_id}" if request_id is not None else None
         try:
             try:
-                return (reply := await self._dispatch(cmd, actor, where, key))
+                viewer = Viewer(actor, where, alone)
+                return (reply := await self._dispatch(cmd, viewer, key))
             except UserError as exc:
                 return (reply := Reply.error(str(exc)))
             except DuplicateRequest:
@@ -134,7 +157,12 @@ class IncidentService:
         if action == "snooze" and len(words) == 2:
             return await self.handle_text(f"snooze {value}", actor, where, request_id)
         if action == "post_update":
-            inc = await self._get(number)
+            try:
+                inc = await self._get(number)
+            except UserError as exc:  # a button of an incident that is gone: say so
+                return Reply.error(str(exc))
+            if not may_see(self.policy, inc, Viewer(actor, where)):
+                return Reply.error(private_refusal(inc))
             return Reply(
                 modal=Modal(ModalKind.UPDATE, inc.number, {"title": inc.title}), incident=number
             )
@@ -204,19 +232,19 @@ class IncidentService:
 
     # ------------------------------------------------------------------ dispatch
 
-    async def _dispatch(
-        self, cmd: c.Command, actor: Actor, where: ChannelRef, key: str | None
-    ) -> Reply:
-        """Routes `cmd`; `key` (a request's idempotency key) rides along with its commit."""
+    async def _dispatch(self, cmd: c.Command, viewer: Viewer, key: str | None) -> Reply:
+        """Routes `cmd`; `key` (a request's idempotency key) rides along with its commit.
+        Every path that shows an incident goes through `_target` or `may_see`."""
+        actor = viewer.actor
         match cmd:
             case c.Help(topic):
                 return Reply(Message(title="incidentbot help", body=c.help_text(topic)))
-            case c.ListIncidents():
-                return Reply(self.views.listing(await self.open_incidents(), self.clock.now()))
+            case c.ListIncidents(severity, page):
+                return Reply(await self._listing(viewer, severity, page))
             case c.Declare():
-                return await self._declare(cmd, actor, where, key)
+                return await self._declare(cmd, viewer, key)
         after_resolve = isinstance(cmd, c.Postmortem | c.ShowTimeline | c.AddNote)
-        inc = await self._target(getattr(cmd, "incident", None), where, after_resolve)
+        inc = await self._target(getattr(cmd, "incident", None), viewer, after_resolve)
         match cmd:
             case c.ShowTimeline():
                 return Reply(self.views.timeline(inc, await self.store.timeline(inc.number)))
@@ -227,9 +255,12 @@ class IncidentService:
                 return await self._probe(inc, targets, actor)
             case c.AddNote(_, text):
                 return await self._mutate(inc.number, self.actions.note(text, actor), key)
-            case c.Postmortem(_, link):
-                entries = [] if link else await self.store.timeline(inc.number)
-                fn = self.actions.postmortem(link, entries, actor)
+            case c.Postmortem(_, link) if link:
+                # Attaching (or replacing) stops the post-mortem chase: responders only.
+                fn = self.actions.postmortem(link, (), actor)
+            case c.Postmortem():
+                entries = await self.store.timeline(inc.number)
+                fn = self.actions.postmortem("", entries, actor)
                 return await self._mutate(inc.number, fn, key)
             case c.SetSeverity(_, severity):
                 told = await self.store.timeline(inc.number)  # who has been told already
@@ -262,34 +293,73 @@ class IncidentService:
             raise UserError(f"INC-{number} does not exist. Try /incident list.")
         return inc
 
+    def _visible(self, inc: Incident, viewer: Viewer) -> Incident:
+        """`inc`, or a refusal naming no content when `viewer` may not see it."""
+        if not may_see(self.policy, inc, viewer):
+            raise UserError(private_refusal(inc))
+        return inc
+
     async def _target(
-        self, number: int | None, where: ChannelRef, after_resolve: bool = False
+        self, number: int | None, viewer: Viewer, after_resolve: bool = False
     ) -> Incident:
         """The named incident, else the one whose thread this is, else the only open one
         in this channel (for `after_resolve` commands, else the latest resolved one there);
-        otherwise asks which, listing candidates."""
+        otherwise asks which, listing candidates. Only incidents `viewer` may see are
+        picked or listed; private ones they may not see are only counted."""
+        where = viewer.where
         if number is not None:
-            return await self._get(number)
+            return self._visible(await self._get(number), viewer)
         if where.thread is not None:
             inc = await self.store.find_by_thread(where.platform, where.thread)
             if inc is not None:
-                return inc
-        open_ = await self.store.list_incidents(open_only=True, limit=200)
-        here = [i for i in open_ if i.platform == where.platform and where.channel in _places(i)]
-        if len(here) == 1:
-            return here[0]
-        if not here and after_resolve:
-            recent = await self.store.list_incidents(open_only=False, limit=20)
-            mine = [
-                i for i in recent if i.platform == where.platform and where.channel in _places(i)
+                return self._visible(inc, viewer)
+
+        def here(incidents: list[Incident]) -> list[Incident]:
+            return [
+                i for i in incidents if i.platform == where.platform and where.channel in _places(i)
             ]
-            if mine:
-                return mine[0]
-        candidates = here or open_
+
+        open_ = await self.store.list_incidents(open_only=True, limit=200)
+        seen = [i for i in open_ if may_see(self.policy, i, viewer)]
+        hidden = len(open_) - len(seen)
+        if len(mine := here(seen)) == 1:
+            return mine[0]
+        if not mine and after_resolve:
+            recent = await self.store.list_incidents(open_only=False, limit=20)
+            if latest := here([i for i in recent if may_see(self.policy, i, viewer)]):
+                return latest[0]
+        candidates = mine or seen
+        also = f" ({_private_count(hidden)} not shown)" if hidden else ""
         if not candidates:
-            raise UserError("There is no open incident here. Name one with INC-n.")
+            raise UserError(f"There is no open incident here{also}. Name one with INC-n.")
         listed = ", ".join(f"{i.key} ({i.severity.value}: {i.title[:40]})" for i in candidates[:10])
-        raise UserError(f"Which incident? Add its id, one of: {listed}.")
+        raise UserError(f"Which incident? Add its id, one of: {listed}{also}.")
+
+    async def _listing(self, viewer: Viewer, severity: Severity | None, page: int) -> Message:
+        """One page of open incidents, newest first; private ones `viewer` may not see are
+        counted, never shown."""
+        total = await self.store.count_incidents(severity=severity)
+        pages = max(1, -(-total // LIST_PAGE))
+        if page > pages:
+            what = f"{severity.value} " if severity else ""
+            raise UserError(
+                f"There is no page {page}: the {total} open {what}incident(s) fill {pages}."
+            )
+        private = await self.store.count_incidents(severity=severity, private=True)
+        rows = await self.store.list_incidents(
+            limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE, severity=severity
+        )
+        shown = [i for i in rows if may_see(self.policy, i, viewer)]
+        return self.views.listing(
+            shown,
+            self.clock.now(),
+            total=total,
+            private=private,
+            hidden=len(rows) - len(shown),
+            page=page,
+            pages=pages,
+            severity=severity,
+        )
 
     # ------------------------------------------------------------------ commit loop
 
@@ -312,12 +382,19 @@ class IncidentService:
 
     # ------------------------------------------------------------------ declare
 
-    async def _declare(
-        self, cmd: c.Declare, actor: Actor, where: ChannelRef, key: str | None
-    ) -> Reply:
+    async def _declare(self, cmd: c.Declare, viewer: Viewer, key: str | None) -> Reply:
+        actor, where = viewer.actor, viewer.where
         now = self.clock.now()
         severity = cmd.severity or self.policy.default_severity
         private = cmd.private or bool(set(cmd.tags) & self.policy.private_tags)
+        if private and self.policy.security_channel(where.platform) is None:
+            # Never fall back to a public channel: refuse, so the reporter can take it
+            # to the security team another way.
+            raise UserError(
+                "No security channel is configured, so a private incident cannot be declared"
+                " (it would be announced in public). Nothing was created; ask an admin to set"
+                " channels.security in the configuration, or reach the security team directly."
+            )
         inc = Incident(
             number=0,
             title=cmd.title,
@@ -343,9 +420,15 @@ class IncidentService:
         log.info("incident.declared", incident=created.key, severity=severity.value)
         if self.probes is not None and self.on_declare_probes and self.probes.catalogue():
             self._spawn(self._run_probes(created.number, self.on_declare_probes, actor))
-        where_to = self._channel_link(where.platform, self.policy.channel_for(created))
+        where_to = (
+            "the security channel"
+            if private
+            else self._channel_link(where.platform, self.policy.channel_for(created))
+        )
+        # A private title is not repeated where the whole channel reads the answer.
+        what = f": {created.title}" if may_see(self.policy, created, viewer) else ", private"
         return Reply.info(
-            f"{created.key} declared ({severity.value}): {created.title}. Announced in {where_to};"
+            f"{created.key} declared ({severity.value}){what}. Announced in {where_to};"
             f" you are the incident commander.",
             incident=created.number,
         )
@@ -417,6 +500,10 @@ class IncidentService:
         if not task.cancelled() and (exc := task.exception()) is not None:
             # e.g. the store failed while recording probe results: say so, never lose it
             log.error("background.failed", error=repr(exc)[:300])
+
+
+def _private_count(n: int) -> str:
+    return f"{n} private incident{'s' if n != 1 else ''}"
 
 
 def _places(inc: Incident) -> set[str]:

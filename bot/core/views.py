@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.core.messages import Button, Message, people_in
-from bot.core.model import Incident, Status, TimelineEntry
+from bot.core.model import Incident, Severity, Status, TimelineEntry
 from bot.core.policy import Policy, format_duration
 from bot.core.ports import ProbeReport
 from bot.core.templates import Templates, commander_label, timeline_lines, utc, when
@@ -20,6 +20,10 @@ STATUS_WORD = {
 }
 IMPACT_UNKNOWN = "still being assessed"
 PROBE_ICON = {"ok": "✅", "warn": "⚠️", "fail": "❌", "error": "💥"}
+# Rows per `/incident list` page. A row is at most ~130 characters (title and IC clipped),
+# so a page stays under 3,000: one Slack section (3,000) and one Discord embed description
+# (4,096); the title under Slack's 150-character header.
+LIST_PAGE = 20
 
 
 class Views:
@@ -121,15 +125,46 @@ class Views:
             lines.extend(f"    {d}" for d in o.details)
         return Message(title=f"PROBES: {report.summary()}", body="\n".join(lines))
 
-    def listing(self, incidents: Sequence[Incident], now: datetime) -> Message:
-        if not incidents:
-            return Message(title="No open incidents.")
+    def listing(
+        self,
+        incidents: Sequence[Incident],
+        now: datetime,
+        *,
+        total: int | None = None,
+        private: int = 0,
+        hidden: int = 0,
+        page: int = 1,
+        pages: int = 1,
+        severity: Severity | None = None,
+    ) -> Message:
+        """One page of open incidents. `total` counts every open incident (of `severity`),
+        `private` those that are private; `hidden` private ones on this page are counted,
+        not shown. Bounded to fit one Slack section and one Discord embed."""
+        total = len(incidents) + hidden if total is None else total
+        sev = f" {severity.value}" if severity else ""
+        if total == 0:
+            return Message(title=f"No open{sev} incidents.")
+        title = f"{total} open{sev} incident{'s' if total != 1 else ''}"
+        if private:
+            title += f" ({private} private)"
+        title += f" · page {page} of {pages}, newest first" if pages > 1 else ", newest first"
         lines = [
-            f"{i.key}  {i.severity.value}  {STATUS_WORD[i.status]:<13} {i.title}"
-            f"  (IC {commander_label(i)}, open {format_duration(now - i.declared_at)})"
+            f"{i.key}  {i.severity.value}  {STATUS_WORD[i.status]:<13} {_clip(i.title, 60)}"
+            f"  (IC {_clip(commander_label(i), 24)}, open {format_duration(now - i.declared_at)})"
             for i in incidents
         ]
+        if hidden:
+            lines.append(
+                f"+ {hidden} private incident{'s' if hidden != 1 else ''}, shown only in the"
+                " security channel and to its responders"
+            )
+        if page < pages:
+            lines.append(f"More: /incident list{sev.lower()} --page {page + 1}")
         commanders = tuple(dict.fromkeys(i.commander.id for i in incidents if i.commander))
-        return Message(
-            title=f"{len(incidents)} open incident(s)", body="\n".join(lines), people=commanders
-        )
+        return Message(title=title, body="\n".join(lines), people=commanders)
+
+
+def _clip(text: str, limit: int) -> str:
+    """`text` on one line, cut to `limit` characters with `…` (keeps a list row bounded)."""
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"

@@ -242,13 +242,36 @@ class PostgresStore:
             row = await conn.fetchrow(f"{_SELECT_INCIDENT} WHERE number = $1", number)
         return codec.incident_from(row, TIME) if row else None
 
-    async def list_incidents(self, *, open_only: bool = True, limit: int = 100) -> list[Incident]:
-        where = "WHERE status <> 'resolved'" if open_only else ""
+    async def list_incidents(
+        self,
+        *,
+        open_only: bool = True,
+        limit: int = 100,
+        offset: int = 0,
+        severity: Severity | None = None,
+    ) -> list[Incident]:
+        where, args = _filters(open_only, severity, None)
+        n = len(args)
         async with self._conn() as conn:
             rows = await conn.fetch(
-                f"{_SELECT_INCIDENT} {where} ORDER BY number DESC LIMIT $1", limit
+                f"{_SELECT_INCIDENT} {where} ORDER BY number DESC LIMIT ${n + 1} OFFSET ${n + 2}",
+                *args,
+                limit,
+                offset,
             )
         return [codec.incident_from(r, TIME) for r in rows]
+
+    async def count_incidents(
+        self,
+        *,
+        open_only: bool = True,
+        severity: Severity | None = None,
+        private: bool | None = None,
+    ) -> int:
+        where, args = _filters(open_only, severity, private)
+        async with self._conn() as conn:
+            value = await conn.fetchval(f"SELECT count(*) FROM incidents {where}", *args)
+        return int(value)
 
     async def find_by_thread(self, platform: str, thread: str) -> Incident | None:
         async with self._conn() as conn:
@@ -414,3 +437,18 @@ async def _write_change(conn: asyncpg.Connection, number: int, change: Change) -
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """Row tuples transposed into `width` parallel arrays (for unnest)."""
     return [[row[i] for row in rows] for i in range(width)]
+
+
+def _filters(
+    open_only: bool, severity: Severity | None, private: bool | None
+) -> tuple[str, tuple[object, ...]]:
+    """The WHERE clause (with $n placeholders) and arguments of the incident listings."""
+    conds: list[str] = ["status <> 'resolved'"] if open_only else []
+    args: list[object] = []
+    if severity is not None:
+        args.append(severity.value)
+        conds.append(f"severity = ${len(args)}")
+    if private is not None:
+        args.append(private)
+        conds.append(f"private = ${len(args)}")
+    return ("WHERE " + " AND ".join(conds) if conds else ""), tuple(args)

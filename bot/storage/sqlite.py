@@ -232,13 +232,35 @@ class SqliteStore:
             )
         return codec.incident_from(rows[0], TIME) if rows else None
 
-    async def list_incidents(self, *, open_only: bool = True, limit: int = 100) -> list[Incident]:
-        where = "WHERE status <> 'resolved'" if open_only else ""
+    async def list_incidents(
+        self,
+        *,
+        open_only: bool = True,
+        limit: int = 100,
+        offset: int = 0,
+        severity: Severity | None = None,
+    ) -> list[Incident]:
+        where, args = _filters(open_only, severity, None)
         async with self._read() as conn:
             rows = await conn.execute_fetchall(
-                f"{_SELECT_INCIDENT} {where} ORDER BY number DESC LIMIT ?", (limit,)
+                f"{_SELECT_INCIDENT} {where} ORDER BY number DESC LIMIT ? OFFSET ?",
+                (*args, limit, offset),
             )
         return [codec.incident_from(r, TIME) for r in rows]
+
+    async def count_incidents(
+        self,
+        *,
+        open_only: bool = True,
+        severity: Severity | None = None,
+        private: bool | None = None,
+    ) -> int:
+        where, args = _filters(open_only, severity, private)
+        async with self._read() as conn:
+            rows = list(
+                await conn.execute_fetchall(f"SELECT count(*) FROM incidents {where}", args)
+            )
+        return int(rows[0][0])
 
     async def find_by_thread(self, platform: str, thread: str) -> Incident | None:
         async with self._read() as conn:
@@ -383,3 +405,18 @@ class SqliteStore:
                     "DELETE FROM seen_keys WHERE seen_at < ?", (_encode_time(now - _KEEP_KEYS),)
                 )
         return fresh
+
+
+def _filters(
+    open_only: bool, severity: Severity | None, private: bool | None
+) -> tuple[str, tuple[object, ...]]:
+    """The WHERE clause (and its arguments) of `list_incidents` / `count_incidents`."""
+    conds: list[str] = ["status <> 'resolved'"] if open_only else []
+    args: list[object] = []
+    if severity is not None:
+        conds.append("severity = ?")
+        args.append(severity.value)
+    if private is not None:
+        conds.append("private = ?")
+        args.append(int(private))
+    return ("WHERE " + " AND ".join(conds) if conds else ""), tuple(args)

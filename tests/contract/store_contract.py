@@ -254,6 +254,45 @@ class StoreContract:
         assert [i.number for i in await store.list_incidents(open_only=False)] == [5, 4, 3, 2, 1]
         assert [i.number for i in await store.list_incidents(limit=2)] == [5, 4]
 
+    async def test_list_incidents_pages_and_filters_by_severity(self, store: IncidentStore) -> None:
+        for i in range(1, 8):
+            sev = Severity.SEV1 if i % 2 else Severity.SEV3
+            await store.create(make_incident(f"i{i}", severity=sev, private=i == 5), Change())
+        done = await store.get(3)
+        assert done is not None
+        await store.commit(done.evolve(status=Status.RESOLVED, resolved_at=T0), Change())
+        assert [i.number for i in await store.list_incidents(limit=2, offset=2)] == [5, 4]
+        assert [i.number for i in await store.list_incidents(limit=10, offset=5)] == [1]
+        assert await store.list_incidents(limit=10, offset=6) == []
+        sev1 = await store.list_incidents(severity=Severity.SEV1)
+        assert [i.number for i in sev1] == [7, 5, 1]
+        assert [i.number for i in await store.list_incidents(severity=Severity.SEV1, offset=1)] == [
+            5,
+            1,
+        ]
+        everything = await store.list_incidents(open_only=False, severity=Severity.SEV1)
+        assert [i.number for i in everything] == [7, 5, 3, 1]
+
+    async def test_count_incidents_matches_the_listing(self, store: IncidentStore) -> None:
+        assert await store.count_incidents() == 0
+        for i in range(1, 8):
+            sev = Severity.SEV1 if i % 2 else Severity.SEV3
+            await store.create(make_incident(f"i{i}", severity=sev, private=i in (5, 6)), Change())
+        done = await store.get(5)
+        assert done is not None
+        await store.commit(done.evolve(status=Status.RESOLVED, resolved_at=T0), Change())
+        assert await store.count_incidents() == 6
+        assert await store.count_incidents(open_only=False) == 7
+        assert await store.count_incidents(severity=Severity.SEV1) == 3
+        assert await store.count_incidents(severity=Severity.SEV4) == 0
+        assert await store.count_incidents(private=True) == 1
+        assert await store.count_incidents(private=False) == 5
+        assert await store.count_incidents(open_only=False, private=True) == 2
+        assert await store.count_incidents(severity=Severity.SEV3, private=True) == 1
+        for sev in Severity:
+            listed = await store.list_incidents(limit=1000, severity=sev)
+            assert len(listed) == await store.count_incidents(severity=sev)
+
     async def test_count_open_by_severity(self, store: IncidentStore) -> None:
         assert await store.count_open() == {"SEV1": 0, "SEV2": 0, "SEV3": 0, "SEV4": 0}
         await store.create(make_incident(severity=Severity.SEV1), Change())

@@ -106,8 +106,8 @@ async def test_cadence_update_resolve_and_restart(tmp_path: Path) -> None:
     bot2 = await Bot.start(tmp_path)
     j, _ = await bot2.expect(r"│ INC-2 › UPDATE DUE: INC-2", within=12)  # survived the restart
     await bot2.send("/incident list")
-    j, _ = await bot2.expect(r"1 open incident\(s\)", after=j)
+    j, _ = await bot2.expect(r"1 open incident, newest first", after=j)
     await bot2.expect(r"INC-2\s+SEV1", after=j)
     assert await bot2.close() == 0
     assert "UPDATE DUE: INC-1" not in bot2.text()  # resolved: never reminded again
-    assert "INC-1" not in bot2.text().split("1 open incident(s)")[1]
+    assert "INC-1" not in bot2.text().split("1 open incident, newest first")[1]
