@@ -109,11 +109,13 @@ WITH heads AS (
     FOR UPDATE OF n SKIP LOCKED
 )
 UPDATE notices
-SET claim_owner = $2, claim_until = $3, ready_at = $3
+SET claim_owner = $2, claim_until = $3, ready_at = $3,
+    claims = notices.claims + 1, first_claimed_at = coalesce(notices.first_claimed_at, $1)
 FROM heads
 WHERE notices.id = heads.id
 RETURNING notices.id, notices.incident, notices.platform, notices.kind, notices.channel,
-          notices.message, notices.data, notices.attempts
+          notices.message, notices.data, notices.attempts, notices.claims,
+          notices.first_claimed_at
 """
 _PRUNE_EVERY = timedelta(hours=1)
 _KEEP_KEYS = timedelta(days=1)
@@ -327,7 +329,7 @@ class PostgresStore:
     ) -> list[Notice]:
         async with self._conn() as conn:
             rows = await conn.fetch(_CLAIM_NOTICES, utc(now), owner, utc(now + lease), limit)
-        return sorted((codec.notice_from(r) for r in rows), key=lambda n: n.id)
+        return sorted((codec.notice_from(r, TIME) for r in rows), key=lambda n: n.id)
 
     async def notice_delivered(self, notice_id: int) -> None:
         async with self._conn() as conn:
