@@ -182,6 +182,8 @@ class FakeDiscord:
         self.nonce_window = nonce_window
         self._nonces: dict[tuple[str, str], tuple[float, str]] = {}  # (author, nonce) -> (t, id)
         self._unanswered: list[tuple[str, re.Pattern[str], list[bool]]] = []
+        self._late: list[tuple[str, re.Pattern[str], float]] = []
+        self.nonce_replays = 0  # creates answered with the original message of their nonce
         self._closing = asyncio.Event()
         self.interaction_deadline = interaction_deadline
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -469,6 +471,13 @@ class FakeDiscord:
         """The next `times` matching requests are carried out but not answered: the
         connection is closed (`drop`), or stays silent until the client gives up."""
         self._unanswered.append((method, re.compile(pattern), [drop] * times))
+
+    def answer_late(self, method: str, pattern: str, seconds: float) -> None:
+        """From now on matching requests are carried out at once and answered `seconds`
+        later (the window in which a crash loses the answer of a create that happened)."""
+        self._late = [(m, rx, t) for m, rx, t in self._late if (m, rx.pattern) != (method, pattern)]
+        if seconds > 0:
+            self._late.append((method, re.compile(pattern), seconds))
 
     def pause_gateway(self) -> None:
         """New gateway connections wait (before HELLO) until `resume_gateway()`."""
@@ -849,6 +858,11 @@ class FakeDiscord:
             if transport is not None:
                 transport.abort()
             return web.Response(status=204)  # never written: the connection is gone
+        late = next(
+            (t for m, rx, t in self._late if m == request.method and rx.fullmatch(path)), 0.0
+        )
+        if late:
+            await asyncio.sleep(late)
         return resp
 
     def _take_unanswered(self, method: str, path: str) -> bool | None:
@@ -1039,6 +1053,7 @@ class FakeDiscord:
                 )
             seen = self._nonces.get(key)
             if seen is not None and now - seen[0] <= self.nonce_window:
+                self.nonce_replays += 1
                 return 200, self.messages[seen[1]]  # Discord: the original, nothing new
         msg = self._message(ch, self.bot, body)
         if nonce is not None:
