@@ -38,6 +38,7 @@ FIGURES = (
     "posted_reminders",
     "notices_posted",
     "duplicated",
+    "duplicated_by_text",
     "lost",
     "unanswered",
     "found_by_lookup",

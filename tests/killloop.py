@@ -68,6 +68,7 @@ class Outcome:
     posted_reminders: int = 0  # reminder messages on the platforms
     notices_posted: int = 0  # distinct notice ids seen on the platforms
     duplicated: int = 0  # extra messages: same notice id or same reminder twice
+    duplicated_by_text: int = 0  # the same, counted by text alone (also without metadata)
     lost: int = 0  # recorded but never shown, or left in the outbox
     found_by_lookup: int = 0  # Slack retries that found their message and posted nothing
     nonce_replays: int = 0  # Discord creates answered with their original message
@@ -375,6 +376,7 @@ async def _count(outcome: Outcome, store_url: str, slack: FakeSlack, discord: Fa
             by_text += max(0, announced - 1) + max(0, posted - recorded)
             lost += (1 if announced == 0 else 0) + max(0, recorded - posted)
         outcome.duplicated = max(by_id, by_text)
+        outcome.duplicated_by_text = by_text
         outcome.lost = lost + len(untagged)
         outcome.details.update(by_id=by_id, by_text=by_text, untagged=untagged)
     finally:
