@@ -210,11 +210,13 @@ async def _outbox_empty(store_url: str) -> bool:
         await store.aclose()
 
 
-async def _until(pred: Callable[[], bool], within: float, what: str) -> None:
+async def _until(
+    pred: Callable[[], bool], within: float, what: str, why: Callable[[], str] = lambda: ""
+) -> None:
     end = time.monotonic() + within
     while not pred():
         if time.monotonic() > end:
-            raise AssertionError(f"kill loop: timed out waiting for {what}")
+            raise AssertionError(f"kill loop: timed out waiting for {what}\n{why()}")
         await asyncio.sleep(0.005)  # the answer is late by 200 ms: kill well inside it
 
 
@@ -280,8 +282,9 @@ async def run_kill_loop(
                     lambda s=seen, o=on_slack: (
                         (len(slack.messages) if o else len(discord.messages)) > s
                     ),
-                    30,
-                    "a message to be stored",
+                    60,
+                    f"a message to be stored on {'Slack' if on_slack else 'Discord'}",
+                    lambda: _diagnose(bots, slack, discord),
                 )
                 lap("until_stored")
                 # The victim is one that is running (a replacement may still be starting).
@@ -319,9 +322,23 @@ async def run_kill_loop(
             outcome.seconds = time.monotonic() - started_at
             await _count(outcome, store_url, slack, discord)
             outcome.details["tails"] = {b.name: b.tail(5) for b in everyone}
+            outcome.details["warnings"] = Counter(
+                f"{e.get('event')}: {str(e.get('error', ''))[:60]}"
+                for b in everyone
+                for e in b.events
+                if e.get("level") in ("warning", "error")
+            )
         finally:
             await discord.aclose()
     return outcome
+
+
+def _diagnose(bots: list[Bot], slack: FakeSlack, discord: FakeDiscord) -> str:
+    lines = [f"slack messages {len(slack.messages)}, discord messages {len(discord.messages)}"]
+    for b in bots:
+        warn = [e for e in b.events if e.get("level") in ("warning", "error")][-5:]
+        lines.append(f"{b.name} rc={b.proc.returncode} started={b.started.is_set()} {warn}")
+    return "\n".join(lines)
 
 
 def _env(slack: FakeSlack, discord: FakeDiscord, store_url: str, tmp: Path) -> dict[str, str]:
