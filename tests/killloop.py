@@ -237,6 +237,7 @@ async def run_kill_loop(
     outcome = Outcome(store="postgres" if store_url.startswith("postgres") else "sqlite",
                       replicas=replicas)  # fmt: skip
     started_at = time.monotonic()
+    spawned: list[Bot] = []
     async with FakeSlack() as slack:
         discord = FakeDiscord()
         await discord.start()
@@ -251,7 +252,8 @@ async def run_kill_loop(
             names = (f"bot{i}" for i in range(10_000))
 
             async def spawn() -> Bot:
-                return await Bot.spawn(next(names), env, cfg)
+                spawned.append(await Bot.spawn(next(names), env, cfg))
+                return spawned[-1]
 
             bots = [await spawn() for _ in range(replicas)]
             retired: list[Bot] = []
@@ -329,6 +331,9 @@ async def run_kill_loop(
                 if e.get("level") in ("warning", "error")
             )
         finally:
+            for b in spawned:  # after a failure: no process outlives the loop
+                if b.proc.returncode is None:
+                    await b.kill()
             await discord.aclose()
     return outcome
 
