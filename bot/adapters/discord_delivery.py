@@ -5,6 +5,13 @@ it; POST posts in a channel; THREAD posts in the incident's thread. Every failur
 `DeliveryError` (with `retry_after` when Discord rate-limited us for longer than
 discord.py's own wait), so the core's outbox keeps the notice and retries it. A retried
 ANNOUNCE whose message went out but whose thread did not reuses that message.
+
+Effectively once (SPEC §7): every message is created with `nonce` = `notice_nonce(notice)`
+and `enforce_nonce: true` (discord.py sends `enforce_nonce` with any nonce), so a repeat
+of a create Discord already carried out — discord.py's own retry after a dropped
+connection, or the outbox's after a crash, a lost lease or a timeout — returns the original
+message instead of posting it again. Discord keeps nonces for a few minutes only: a retry
+later than that (a long outage with backoff) can still post a second copy.
 """
 
 from __future__ import annotations
@@ -16,12 +23,17 @@ import aiohttp
 import discord
 
 from bot.adapters import discord_render as dr
-from bot.core.messages import Message, Notice, NoticeKind
+from bot.core.messages import Notice, NoticeKind
 from bot.core.model import ChannelRef, Incident
 from bot.errors import DeliveryError
 
 PLATFORM = "discord"
 THREAD_ARCHIVE_MINUTES: Literal[10080] = 10080  # a week: incidents outlive the 1-day default
+
+
+def notice_nonce(notice: Notice) -> str:
+    """The message nonce for `notice`: unique per notice, at most 25 characters."""
+    return f"notice-{notice.id}"  # ids are below 10**18
 
 
 class DiscordDelivery:
@@ -47,13 +59,13 @@ class DiscordDelivery:
             if notice.kind is NoticeKind.ANNOUNCE:
                 return await self._announce(notice, incident)
             if notice.kind is NoticeKind.POST:
-                await self._send(self._channel_id(notice.channel), notice.message)
+                await self._send(self._channel_id(notice.channel), notice)
                 return None
             if notice.kind is NoticeKind.THREAD:
                 ref = incident.thread
                 if ref is None:
                     raise DeliveryError(f"{incident.key} has no thread yet")
-                await self._send(int(ref.thread or ref.channel), notice.message)
+                await self._send(int(ref.thread or ref.channel), notice)
                 return None
             raise DeliveryError(f"Discord does not deliver {notice.kind.value} notices")
         except discord.RateLimited as exc:
@@ -70,7 +82,7 @@ class DiscordDelivery:
         channel_id = self._channel_id(notice.channel)
         message_id = self._announced.get(notice.id) if notice.id else None
         if message_id is None:  # a retry after a failed thread creation reuses the message
-            message_id = await self._send(channel_id, notice.message)
+            message_id = await self._send(channel_id, notice)
             if notice.id:
                 self._announced[notice.id] = message_id
         name = dr.clip(f"{incident.key} {incident.title}", 100)
@@ -86,10 +98,10 @@ class DiscordDelivery:
         self._announced.pop(notice.id, None)
         return ChannelRef(PLATFORM, str(channel_id), thread_id)
 
-    async def _send(self, channel_id: int, message: Message) -> int:
-        parts = dr.render(message)
+    async def _send(self, channel_id: int, notice: Notice) -> int:
+        parts = dr.render(notice.message)
         channel = self.client.get_partial_messageable(channel_id)
-        sent = await channel.send(**parts.kwargs())
+        sent = await channel.send(**parts.kwargs(), nonce=notice_nonce(notice))
         if parts.view is not None:
             parts.view.stop()  # presses are decoded from custom ids (survives restarts)
         return int(sent.id)

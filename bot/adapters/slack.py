@@ -6,7 +6,9 @@ The adapter translates Slack to the core and back, nothing more:
   runs afterwards in a task this adapter tracks (and drains on `aclose`);
 * outbound, it is the core's `Notifier` for platform "slack": `deliver` posts Block Kit
   (bot/adapters/slack_blocks.py) with a plain-text fallback and raises `DeliveryError`
-  when Slack cannot take the message, so the core's outbox keeps and retries it.
+  when Slack cannot take the message, so the core's outbox keeps and retries it. Every
+  message carries its notice in its metadata, and a retry whose earlier outcome is unknown
+  looks for it before posting again (bot/adapters/slack_dedup.py, SPEC §7).
 
 Tokens and the Web API base URL are passed in explicitly: bolt would otherwise read
 `SLACK_*` environment variables silently. The Web API client (bot/adapters/slack_client.py)
@@ -34,9 +36,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_blocks import render
 from bot.adapters.slack_client import build_web_client, retry_after, slack_error
+from bot.adapters.slack_dedup import find_posted, notice_metadata
 from bot.adapters.slack_inbound import SlackInbound
 from bot.adapters.slack_pacing import ChannelPacer
-from bot.core.messages import Message, Notice, NoticeKind
+from bot.core.messages import Notice, NoticeKind
 from bot.core.model import ChannelRef, Incident
 from bot.core.service import IncidentService
 from bot.errors import DeliveryError, DeliveryRejected, InfraError
@@ -191,34 +194,64 @@ class SlackAdapter:
     # ------------------------------------------------------------------ Notifier
 
     async def deliver(self, notice: Notice, incident: Incident) -> ChannelRef | None:
-        """Posts `notice`; for ANNOUNCE returns the thread (channel, message ts) it opened."""
+        """Posts `notice`; for ANNOUNCE returns the thread (channel, message ts) it opened.
+
+        When an earlier attempt may have posted it (`notice.outcome_unknown`) and that
+        message is found, nothing is posted: the found message is the delivery."""
         if notice.kind is NoticeKind.THREAD:
             if incident.thread is None or incident.thread.thread is None:
                 raise DeliveryError(f"{incident.key} has no thread yet", retry_after=5)
-            where, ts = incident.thread.channel, incident.thread.thread
-            await self.pacer.send(where, lambda: self._post(notice.message, where, ts))
+            where, thread = incident.thread.channel, incident.thread.thread
+            # The look-up is a history read (its own rate tier), so only the post is paced.
+            if not await self._posted_before(notice, where, thread):
+                await self.pacer.send(where, lambda: self._post(notice, where, thread))
             return None
         if notice.kind in (NoticeKind.ANNOUNCE, NoticeKind.POST):
             channel = self.channels.get(notice.channel)
             if not channel:
                 raise DeliveryRejected(f"no Slack channel configured for {notice.channel!r}")
-            posted_in, ts = await self.pacer.send(
-                channel, lambda: self._post(notice.message, channel, None)
-            )
-            self.pacer.alias(channel, posted_in)  # a configured name paces with its id
+            found = await self._posted_before(notice, channel, None)
+            if found is not None:
+                posted_in, ts = channel, found
+            else:
+                posted_in, ts = await self.pacer.send(
+                    channel, lambda: self._post(notice, channel, None)
+                )
+                self.pacer.alias(channel, posted_in)  # a configured name paces with its id
             if notice.kind is NoticeKind.ANNOUNCE:
                 # Slack answers with the channel id even when configured by name.
                 return ChannelRef(PLATFORM, posted_in, ts)
             return None
         raise DeliveryRejected(f"Slack cannot deliver a {notice.kind.value} notice")
 
-    async def _post(self, message: Message, channel: str, thread: str | None) -> tuple[str, str]:
-        """Posts; returns (channel id, message ts)."""
-        text, blocks = render(message)
+    async def _posted_before(self, notice: Notice, channel: str, thread: str | None) -> str | None:
+        """The ts of this notice's message if an earlier attempt already posted it."""
+        if not notice.outcome_unknown:
+            return None
+        found = await find_posted(self.client, notice, channel, thread)
+        if found is not None:
+            log.info(
+                "slack.already_posted",
+                incident=f"INC-{notice.incident}",
+                kind=notice.kind.value,
+                claims=notice.claims,
+                ts=found,
+            )
+        return found
+
+    async def _post(self, notice: Notice, channel: str, thread: str | None) -> tuple[str, str]:
+        """Posts `notice`'s message tagged with its metadata; returns (channel id, ts)."""
+        text, blocks = render(notice.message)
+        metadata = notice_metadata(notice)
         try:
             try:
                 resp = await self.client.chat_postMessage(
-                    channel=channel, text=text, blocks=blocks, thread_ts=thread, unfurl_links=False
+                    channel=channel,
+                    text=text,
+                    blocks=blocks,
+                    thread_ts=thread,
+                    unfurl_links=False,
+                    metadata=metadata,
                 )
             except SlackApiError as exc:
                 if slack_error(exc) != "invalid_blocks":
@@ -226,7 +259,7 @@ class SlackAdapter:
                 # Slack rejected our layout: the fallback text still carries every word.
                 log.warning("slack.invalid_blocks", channel=channel)
                 resp = await self.client.chat_postMessage(
-                    channel=channel, text=text, thread_ts=thread
+                    channel=channel, text=text, thread_ts=thread, metadata=metadata
                 )
         except SlackApiError as exc:
             error = slack_error(exc)

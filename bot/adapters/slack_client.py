@@ -4,7 +4,11 @@
   wait surfaces as the error so the durable outbox waits instead of a request. A 429 of a
   call made in a pacer's slot (bot/adapters/slack_pacing.py) always surfaces: the pacer
   holds that channel, and only it, and retries in its next slot;
-* 500/502/503/504 and connection errors: retried twice with backoff.
+* 500/502/503/504 and connection errors: retried twice with backoff — except for a
+  `chat.postMessage` that may have reached Slack (a dropped connection after sending, a
+  5xx): re-sending that here would post twice, so it surfaces as the error and the outbox
+  retries it, looking first for the message it may have posted (bot/adapters/slack_dedup.py).
+  A post whose connection could not even be opened is still retried here.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from aiohttp import ClientConnectorError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -27,6 +32,31 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.slack_pacing import IN_SLOT
 
 DEFAULT_API_URL = "https://slack.com/api/"
+# Methods that must not be re-sent when the first request may have been carried out.
+NOT_IDEMPOTENT = frozenset({"chat.postMessage"})
+
+
+def _not_idempotent(request: HttpRequest) -> bool:
+    return request.url.rstrip("/").rsplit("/", 1)[-1] in NOT_IDEMPOTENT
+
+
+class _ConnectionErrorRetry(AsyncConnectionErrorRetryHandler):
+    """Retries connection errors; for a non-idempotent call only when the connection was
+    never made (then nothing was sent)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if _not_idempotent(request) and not isinstance(error, ClientConnectorError):
+            return False
+        return await super()._can_retry_async(
+            state=state, request=request, response=response, error=error
+        )
 
 
 class _BoundedRateLimitRetry(AsyncRateLimitErrorRetryHandler):
@@ -63,6 +93,8 @@ class _ServerErrorRetry(AsyncServerErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
+        if _not_idempotent(request):
+            return False  # Slack may have posted it before failing: the outbox decides
         return response is not None and response.status_code in (500, 502, 503, 504)
 
 
@@ -89,7 +121,7 @@ def build_web_client(
 ) -> AsyncWebClient:
     """The Web API client with the retry policy; `api_url` defaults to Slack's."""
     handlers: list[AsyncRetryHandler] = [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        _ConnectionErrorRetry(max_retry_count=2),
         _BoundedRateLimitRetry(max_retry_wait),
         _ServerErrorRetry(max_retry_count=2),
     ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -172,6 +173,12 @@ class Notice:
     (`action`: trigger/acknowledge/resolve, `contacts`: group name).
     `incident` may be 0 in a `Change` passed to `IncidentStore.create`; the store
     fills in the number it assigns.
+
+    `attempts` counts recorded failures; `claims` counts every claim, this one included,
+    and `first_claimed_at` is when the first one happened (both set by `claim_notices`).
+    `claims > 1` means an earlier delivery may have reached the platform without its
+    outcome being recorded (a crash, a lost lease, a timeout after sending): a notifier
+    then checks for the message before posting it again (SPEC §7 "Effectively once").
     """
 
     incident: int
@@ -182,3 +189,10 @@ class Notice:
     data: dict[str, str] = field(default_factory=dict)
     id: int = 0
     attempts: int = 0
+    claims: int = 0
+    first_claimed_at: datetime | None = None
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """An earlier claim of this notice may have posted it (see the class docstring)."""
+        return self.claims > 1 or self.attempts > 0

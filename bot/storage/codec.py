@@ -216,7 +216,14 @@ def notice_values(number: int, notice: Notice, tc: TimeCodec) -> tuple[Any, ...]
     )
 
 
-def notice_from(row: Row) -> Notice:
+# What `claim_notices` returns (both stores), in `notice_from`'s terms.
+NOTICE_CLAIM_COLUMNS = (
+    "id, incident, platform, kind, channel, message, data, attempts, claims, first_claimed_at"
+)
+
+
+def notice_from(row: Row, tc: TimeCodec) -> Notice:
+    first = row["first_claimed_at"]
     return Notice(
         incident=int(row["incident"]),
         platform=row["platform"],
@@ -226,4 +233,6 @@ def notice_from(row: Row) -> Notice:
         data={str(k): str(v) for k, v in json.loads(row["data"]).items()},
         id=int(row["id"]),
         attempts=int(row["attempts"]),
+        claims=int(row["claims"]),
+        first_claimed_at=tc.decode(first) if first is not None else None,
     )

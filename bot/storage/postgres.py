@@ -111,11 +111,13 @@ WITH heads AS (
     FOR UPDATE OF n SKIP LOCKED
 )
 UPDATE notices
-SET claim_owner = $2, claim_until = $3, ready_at = $3
+SET claim_owner = $2, claim_until = $3, ready_at = $3,
+    claims = notices.claims + 1, first_claimed_at = coalesce(notices.first_claimed_at, $1)
 FROM heads
 WHERE notices.id = heads.id
 RETURNING notices.id, notices.incident, notices.platform, notices.kind, notices.channel,
-          notices.message, notices.data, notices.attempts
+          notices.message, notices.data, notices.attempts, notices.claims,
+          notices.first_claimed_at
 """
 _PRUNE_EVERY = timedelta(hours=1)
 _KEEP_KEYS = timedelta(days=1)
@@ -352,7 +354,7 @@ class PostgresStore:
     ) -> list[Notice]:
         async with self._conn() as conn:
             rows = await conn.fetch(_CLAIM_NOTICES, utc(now), owner, utc(now + lease), limit)
-        return sorted((codec.notice_from(r) for r in rows), key=lambda n: n.id)
+        return sorted((codec.notice_from(r, TIME) for r in rows), key=lambda n: n.id)
 
     async def notice_delivered(self, notice_id: int) -> None:
         async with self._conn() as conn:
@@ -382,11 +384,11 @@ class PostgresStore:
     async def dead_notices(self, incident: int) -> list[Notice]:
         async with self._conn() as conn:
             rows = await conn.fetch(
-                "SELECT id, incident, platform, kind, channel, message, data, attempts"
+                f"SELECT {codec.NOTICE_CLAIM_COLUMNS}"
                 " FROM notices WHERE incident = $1 AND failed_at IS NOT NULL ORDER BY id",
                 incident,
             )
-        return [codec.notice_from(r) for r in rows]
+        return [codec.notice_from(r, TIME) for r in rows]
 
     # ------------------------------------------------------------------ idempotency
 

@@ -351,13 +351,14 @@ class SqliteStore:
         until = _encode_time(now + lease)
         async with self._write() as conn:
             rows = await conn.execute_fetchall(
-                "UPDATE notices SET claim_owner = ?, claim_until = ?, ready_at = ?"
+                "UPDATE notices SET claim_owner = ?, claim_until = ?, ready_at = ?,"
+                " claims = claims + 1, first_claimed_at = coalesce(first_claimed_at, ?)"
                 f" WHERE id IN (SELECT id FROM notices WHERE id IN ({_HEADS})"
                 "  AND ready_at <= ? ORDER BY id LIMIT ?)"
-                " RETURNING id, incident, platform, kind, channel, message, data, attempts",
-                (owner, until, until, _encode_time(now), limit),
+                f" RETURNING {codec.NOTICE_CLAIM_COLUMNS}",
+                (owner, until, until, _encode_time(now), _encode_time(now), limit),
             )
-        return sorted((codec.notice_from(r) for r in rows), key=lambda n: n.id)
+        return sorted((codec.notice_from(r, TIME) for r in rows), key=lambda n: n.id)
 
     async def notice_delivered(self, notice_id: int) -> None:
         async with self._write() as conn:
@@ -383,11 +384,11 @@ class SqliteStore:
     async def dead_notices(self, incident: int) -> list[Notice]:
         async with self._read() as conn:
             rows = await conn.execute_fetchall(
-                "SELECT id, incident, platform, kind, channel, message, data, attempts"
+                f"SELECT {codec.NOTICE_CLAIM_COLUMNS}"
                 " FROM notices WHERE incident = ? AND failed_at IS NOT NULL ORDER BY id",
                 (incident,),
             )
-        return [codec.notice_from(r) for r in rows]
+        return [codec.notice_from(r, TIME) for r in rows]
 
     # ------------------------------------------------------------------ idempotency
 

@@ -609,6 +609,35 @@ class StoreContract:
         assert await store.next_notice_at() is None
         assert await store.claim_notices(T0 + timedelta(days=1), "w", LEASE, 10) == []
 
+    async def test_a_notice_counts_its_claims_so_a_retry_knows_its_outcome_is_unknown(
+        self, store: IncidentStore, same_db: SameDb
+    ) -> None:
+        """`claims` grows with every claim, whatever ended the one before (a recorded
+        failure, a lease that ran out because its claimer died, a release at shutdown);
+        `first_claimed_at` keeps the first claim's time: nothing was posted before it."""
+        inc = await store.create(make_incident(), Change(notices=[note("n")]))
+        [first] = await store.claim_notices(T0, "a", LEASE, 10)
+        assert (first.claims, first.first_claimed_at, first.outcome_unknown) == (1, T0, False)
+        # a fails it (a timeout after sending, say): the retry is uncertain.
+        await store.notice_failed(first.id, T0 + timedelta(seconds=1), "no answer within 8 s")
+        [second] = await store.claim_notices(T0 + timedelta(seconds=1), "a", LEASE, 10)
+        assert (second.id, second.claims, second.attempts) == (first.id, 2, 1)
+        assert second.first_claimed_at == T0
+        assert second.outcome_unknown
+        # a dies holding it: another replica takes it over after the lease, still counting.
+        other = await same_db()
+        later = T0 + timedelta(seconds=1) + LEASE
+        [third] = await other.claim_notices(later, "b", LEASE, 10)
+        assert (third.claims, third.attempts, third.first_claimed_at) == (3, 1, T0)
+        await other.release_claims("b")
+        [fourth] = await store.claim_notices(later, "c", LEASE, 10)
+        assert (fourth.claims, fourth.first_claimed_at) == (4, T0)
+        await store.notice_delivered(fourth.id)
+        # A new notice starts from zero.
+        await store.commit(inc, Change(notices=[note("m")]))
+        [fresh] = await store.claim_notices(later, "c", LEASE, 10)
+        assert (fresh.message.title, fresh.claims, fresh.first_claimed_at) == ("m", 1, later)
+
     async def test_pages_form_their_own_ordered_lane_per_incident(
         self, store: IncidentStore
     ) -> None:

@@ -15,7 +15,11 @@ What it models (see notes/test-strategy.md §2):
   (`?with_response=1`, 3 s deadline -> 10062, duplicate -> 40060), followups and
   `@original` edits, messages, threads from messages, reactions, channel fetches;
 * fault injection: 429 with the exact `Via` header and JSON `retry_after` body discord.py
-  requires, or any other error status, on a method + path pattern, for N calls;
+  requires, or any other error status, on a method + path pattern, for N calls; and
+  `never_answer` (the request is carried out, then the connection is dropped or left silent);
+* message nonces as Discord enforces them: a create with `nonce` and `enforce_nonce: true`
+  repeating one the same author made within `nonce_window` seconds returns that message
+  and creates nothing;
 * a call log of every REST request and a driver that injects slash commands, autocomplete,
   button clicks, modal submissions, user messages and reactions.
 
@@ -26,6 +30,7 @@ than sleeping.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import re
@@ -204,8 +209,15 @@ class FakeDiscord:
         interaction_deadline: float = 3.0,
         heartbeat_interval_ms: int = 41250,
         allowed_intents: int = PRIVILEGED_INTENTS,
+        nonce_window: float = 180.0,
     ) -> None:
         self.token = token
+        self.nonce_window = nonce_window
+        self._nonces: dict[tuple[str, str], tuple[float, str]] = {}  # (author, nonce) -> (t, id)
+        self._unanswered: list[tuple[str, re.Pattern[str], list[bool]]] = []
+        self._late: list[tuple[str, re.Pattern[str], float]] = []
+        self.nonce_replays = 0  # creates answered with the original message of their nonce
+        self._closing = asyncio.Event()
         self.interaction_deadline = interaction_deadline
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.allowed_intents = allowed_intents
@@ -280,6 +292,7 @@ class FakeDiscord:
         self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]
 
     async def aclose(self) -> None:
+        self._closing.set()
         self._open.set()
         if self._ws is not None and not self._ws.closed:
             await self._ws.close(code=1001)
@@ -486,6 +499,18 @@ class FakeDiscord:
                 method, re.compile(pattern), status, {"message": message, "code": code}, {}, times
             )
         )
+
+    def never_answer(self, method: str, pattern: str, *, times: int = 1, drop: bool = True) -> None:
+        """The next `times` matching requests are carried out but not answered: the
+        connection is closed (`drop`), or stays silent until the client gives up."""
+        self._unanswered.append((method, re.compile(pattern), [drop] * times))
+
+    def answer_late(self, method: str, pattern: str, seconds: float) -> None:
+        """From now on matching requests are carried out at once and answered `seconds`
+        later (the window in which a crash loses the answer of a create that happened)."""
+        self._late = [(m, rx, t) for m, rx, t in self._late if (m, rx.pattern) != (method, pattern)]
+        if seconds > 0:
+            self._late.append((method, re.compile(pattern), seconds))
 
     def pause_gateway(self) -> None:
         """New gateway connections wait (before HELLO) until `resume_gateway()`."""
@@ -852,8 +877,32 @@ class FakeDiscord:
         self.calls.append(call)
         resp = await self._route(request, path, body)
         call.status = resp.status
+        drop = self._take_unanswered(request.method, path)
+        if drop is not None:
+            call.status = 0
         await self._changed()
+        if drop is not None:
+            transport = request.transport
+            while not drop and transport is not None and not transport.is_closing():
+                if self._closing.is_set():
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), 0.05)
+            if transport is not None:
+                transport.abort()
+            return web.Response(status=204)  # never written: the connection is gone
+        late = next(
+            (t for m, rx, t in self._late if m == request.method and rx.fullmatch(path)), 0.0
+        )
+        if late:
+            await asyncio.sleep(late)
         return resp
+
+    def _take_unanswered(self, method: str, path: str) -> bool | None:
+        for m, rx, flags in self._unanswered:
+            if flags and m == method and rx.fullmatch(path):
+                return flags.pop(0)
+        return None
 
     async def _route(self, request: web.Request, path: str, body: Any) -> web.Response:
         for fault in self.faults:
@@ -1029,7 +1078,23 @@ class FakeDiscord:
             return self._error(
                 400, 50035, "Invalid Form Body (content: Must be 2000 or fewer in length.)"
             )
+        nonce = body.get("nonce")
+        key = (str(self.bot["id"]), str(nonce))
+        now = time.monotonic()
+        if nonce is not None and body.get("enforce_nonce"):
+            if len(str(nonce)) > 25:
+                return self._error(
+                    400, 50035, "Invalid Form Body (nonce: Must be 25 or fewer in length.)"
+                )
+            seen = self._nonces.get(key)
+            if seen is not None and now - seen[0] <= self.nonce_window:
+                self.nonce_replays += 1
+                return 200, self.messages[seen[1]]  # Discord: the original, nothing new
         msg = self._message(ch, self.bot, body)
+        if nonce is not None:
+            msg["nonce"] = str(nonce)
+            if body.get("enforce_nonce"):
+                self._nonces[key] = (now, msg["id"])
         await self.dispatch("MESSAGE_CREATE", msg)
         return 200, msg
 

@@ -16,11 +16,21 @@ without sleeping. Faults: `rate_limit(method, …)` answers 429 + Retry-After, `
 answers `{"ok": false, "error": …}` or an HTTP 5xx. `limit_channels(interval)` (opt-in) enforces
 Slack's chat.postMessage limit: one message per channel per `interval`, thread replies counted
 against their channel, else 429 `ratelimited` with the whole seconds left in `Retry-After`.
+`answer_late(method, s)` does the work and answers `s` seconds later, `never_answer(method, …)`
+does the work and never answers (the connection hangs, or drops) — the "Slack posted it but
+we never heard" cases.
+
+Message metadata (`chat.postMessage(metadata=…)`) is stored with the message and returned by
+`conversations.history` / `conversations.replies` only with `include_all_metadata=true`, as
+Slack does. Both methods paginate like Slack: `limit` (history 100 by default, replies 1000),
+`has_more` and `response_metadata.next_cursor`; `max_page` caps every page below `limit`
+("fewer than the requested number of items may be returned") so tests can force paging.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import math
@@ -60,8 +70,17 @@ class SlackMessage:
     blocks: list[dict[str, Any]] = field(default_factory=list)
     thread_ts: str | None = None
     bot: bool = False
+    metadata: dict[str, Any] | None = None
 
-    def to_api(self) -> dict[str, Any]:
+    @property
+    def notice(self) -> int | None:
+        """The incidentbot notice id in this message's metadata, if it carries one."""
+        if not self.metadata or self.metadata.get("event_type") != "incidentbot_notice":
+            return None
+        value = (self.metadata.get("event_payload") or {}).get("notice")
+        return int(value) if value is not None else None
+
+    def to_api(self, *, with_metadata: bool = False) -> dict[str, Any]:
         m: dict[str, Any] = {
             "type": "message",
             "text": self.text,
@@ -74,6 +93,8 @@ class SlackMessage:
             m.update(bot_id="B0BOT", app_id="A0APP")
         if self.thread_ts:
             m["thread_ts"] = self.thread_ts
+        if with_metadata and self.metadata:
+            m["metadata"] = self.metadata
         return m
 
 
@@ -160,6 +181,10 @@ class FakeSlack:
         self._response_urls: dict[str, int] = {}
         self._expire_response_urls = 0
         self.response_url_delay = 0.0  # seconds the response_url sink takes to answer
+        self.max_page: int | None = None  # caps history/replies pages below `limit`
+        self._late: dict[str, float] = {}  # method -> seconds between the work and the answer
+        self._unanswered: dict[str, deque[bool]] = {}  # method -> next calls' "drop" flags
+        self._closing = asyncio.Event()
         self._tickets: set[str] = set()
         self._faults: dict[str, deque[_Fault]] = {}
         self._channel_interval: float | None = None  # limit_channels(); None: no limit
@@ -194,6 +219,7 @@ class FakeSlack:
         self._session = ClientSession(timeout=ClientTimeout(total=30))
 
     async def aclose(self) -> None:
+        self._closing.set()  # releases requests held by never_answer
         for ws in list(self._sockets):
             await ws.close()
         if self._session:
@@ -230,6 +256,20 @@ class FakeSlack:
         """The next `times` calls of `method` fail: `{"ok": false, "error"}` or HTTP `status`."""
         q = self._faults.setdefault(method, deque())
         q.extend(_Fault(status, error, None) for _ in range(times))
+
+    def answer_late(self, method: str, seconds: float) -> None:
+        """From now on every call of `method` is carried out at once (the message is stored)
+        and answered `seconds` later (0 restores prompt answers)."""
+        if seconds > 0:
+            self._late[method] = seconds
+        else:
+            self._late.pop(method, None)
+
+    def never_answer(self, method: str, *, times: int = 1, drop: bool = False) -> None:
+        """The next `times` calls of `method` are carried out but never answered: the
+        connection stays silent until the client gives up, or with `drop` it is closed
+        (the client sees a disconnect). Recorded in `calls` with status 0."""
+        self._unanswered.setdefault(method, deque()).extend([drop] * times)
 
     def expire_response_urls(self, times: int = 1) -> None:
         """The next `times` response_url POSTs get 404, as an expired URL does."""
@@ -298,11 +338,32 @@ class FakeSlack:
         args.pop("token", None)
 
         status, headers, body = self._answer(method, args, token)
-        self.calls.append(Call(method, args, token, status, time.monotonic()))
+        unanswered = self._unanswered.get(method)
+        drop = unanswered.popleft() if unanswered else None
+        self.calls.append(Call(method, args, token, 0 if drop is not None else status,
+                               time.monotonic()))  # fmt: skip
         await self._notify()
+        if drop is not None:
+            return await self._no_answer(request, drop=drop)
+        if method in self._late:
+            await asyncio.sleep(self._late[method])
         if status >= 500:  # gateways in front of Slack answer with HTML, not JSON
             return web.Response(status=status, headers=headers, text="<html>upstream error</html>")
         return web.json_response(body, status=status, headers=headers)
+
+    async def _no_answer(self, request: web.Request, *, drop: bool) -> web.Response:
+        """Never answers: closes the connection (`drop`), or holds it until the client
+        goes away or the fake closes; nothing is ever written back."""
+        transport = request.transport
+        if not drop:
+            while transport is not None and not transport.is_closing():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), 0.05)
+                if self._closing.is_set():
+                    break
+        if transport is not None:
+            transport.abort()
+        return web.Response(status=204)  # never written: the connection is gone
 
     def _answer(
         self, method: str, args: dict[str, Any], token: str
@@ -377,11 +438,24 @@ class FakeSlack:
         thread_ts = args.get("thread_ts") or None
         if thread_ts and not any(m.channel == channel and m.ts == thread_ts for m in self.messages):
             return self._err("thread_not_found")
+        metadata = _json_arg(args.get("metadata")) or None
+        if metadata is not None and (
+            not isinstance(metadata, dict)
+            or not isinstance(metadata.get("event_type"), str)
+            or not isinstance(metadata.get("event_payload"), dict)
+        ):
+            return self._err("invalid_metadata_format")
         msg = SlackMessage(
-            channel, self._next_ts(), text, self.bot_user, blocks, thread_ts, bot=True
-        )
+            channel, self._next_ts(), text, self.bot_user, blocks, thread_ts, bot=True,
+            metadata=metadata,
+        )  # fmt: skip
         self.messages.append(msg)
-        return {"ok": True, "channel": channel, "ts": msg.ts, "message": msg.to_api()}
+        return {
+            "ok": True,
+            "channel": channel,
+            "ts": msg.ts,
+            "message": msg.to_api(with_metadata=True),
+        }
 
     def _m_chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("channel") or not args.get("user"):
@@ -474,17 +548,47 @@ class FakeSlack:
             for m in self.messages
             if m.channel == channel and m.thread_ts == root and m.ts != root
         ]
+        # Oldest first. The first page starts with the parent (whatever the range); the
+        # cursor names the next reply's ts and later pages hold replies only.
+        after = _cursor_ts(args.get("cursor"))
+        if after is None and args.get("cursor"):
+            return self._err("invalid_cursor")
         picked = [m for m in replies if _in_range(m.ts, args)]
-        limit = int(args.get("limit") or 1000)
-        out = [parent, *picked][:limit]
-        return {"ok": True, "messages": [m.to_api() for m in out], "has_more": False}
+        if after is not None:
+            picked = [m for m in picked if _micros(m.ts) >= after]
+        head = [] if after is not None else [parent]
+        return self._page([*head, *picked], args, default_limit=1000)
 
     def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel")
         top = [m for m in self.messages if m.channel == channel and m.thread_ts in (None, m.ts)]
+        # Newest first; the cursor names the ts the next page starts at (older ones follow).
+        before = _cursor_ts(args.get("cursor"))
+        if before is None and args.get("cursor"):
+            return self._err("invalid_cursor")
         picked = [m for m in reversed(top) if _in_range(m.ts, args)]
-        limit = int(args.get("limit") or 100)
-        return {"ok": True, "messages": [m.to_api() for m in picked[:limit]], "has_more": False}
+        if before is not None:
+            picked = [m for m in picked if _micros(m.ts) <= before]
+        return self._page(picked, args, default_limit=100)
+
+    def _page(
+        self, ordered: list[SlackMessage], args: dict[str, Any], *, default_limit: int
+    ) -> dict[str, Any]:
+        """One page of `ordered` as Slack returns it: at most `limit` (max 1000) messages,
+        metadata only when `include_all_metadata`, and a cursor when more remain."""
+        limit = min(int(args.get("limit") or default_limit), 1000)
+        if self.max_page is not None:
+            limit = min(limit, self.max_page)
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        page, rest = ordered[:limit], ordered[limit:]
+        body: dict[str, Any] = {
+            "ok": True,
+            "messages": [m.to_api(with_metadata=with_metadata) for m in page],
+            "has_more": bool(rest),
+            "pin_count": 0,
+        }
+        body["response_metadata"] = {"next_cursor": _cursor(rest[0].ts) if rest else ""}
+        return body
 
     def _m_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
         self.reactions.append(dict(args))
@@ -833,6 +937,29 @@ def _json_arg(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in "[{":
         return json.loads(value)
     return value
+
+
+def _cursor(ts: str) -> str:
+    """An opaque cursor like Slack's (base64 of `next_ts:<ts without the dot>`)."""
+    return base64.b64encode(f"next_ts:{ts.replace('.', '')}".encode()).decode()
+
+
+def _micros(ts: str) -> int:
+    return int(ts.replace(".", ""))
+
+
+def _cursor_ts(cursor: Any) -> int | None:
+    """The ts (in µs) a cursor made by `_cursor` names; None for no or a malformed cursor."""
+    if not cursor:
+        return None
+    try:
+        raw = base64.b64decode(str(cursor), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    digits = raw.removeprefix("next_ts:")
+    if not raw.startswith("next_ts:") or not digits.isdigit():
+        return None
+    return int(digits)
 
 
 def _in_range(ts: str, args: dict[str, Any]) -> bool:

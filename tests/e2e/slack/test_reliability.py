@@ -71,9 +71,18 @@ async def test_long_retry_after_goes_back_to_the_outbox(bot: SlackBot, fake: Fak
 
 
 async def test_server_errors_are_retried(bot: SlackBot, fake: FakeSlack) -> None:
+    fake.fail("conversations.history", status=503, error="service_unavailable")
     fake.fail("chat.postMessage", status=503, error="service_unavailable")
-    await _declare(fake)
+    await fake.slash_command("declare API latency high sev2", user="U0ALICE")
+    await fake.wait_for(lambda: fake.calls_to("chat.postMessage"))
+    await bot.adapter.idle()
+    # Slack may have posted before failing: the post is not re-sent by the Web API client
+    # but by the outbox, which first looks for it (a read, retried by the client at once).
+    await bot.clock.advance(timedelta(seconds=5))
+    await fake.wait_for(lambda: _top(fake, "C0INCIDENTS", "INCIDENT DECLARED"))
     assert [c.status for c in fake.calls_to("chat.postMessage")][:2] == [503, 200]
+    assert [c.status for c in fake.calls_to("conversations.history")] == [503, 200]
+    assert len(fake.channel_messages("C0INCIDENTS")) == 1
 
 
 # ---------------------------------------------------------------- events
