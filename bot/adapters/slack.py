@@ -24,13 +24,15 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_blocks import render
 from bot.adapters.slack_client import build_web_client, retry_after, slack_error
+from bot.adapters.slack_door import Refused, SlackDoor
 from bot.adapters.slack_inbound import SlackInbound
 from bot.core.messages import Message, Notice, NoticeKind
 from bot.core.model import ChannelRef, Incident
@@ -86,16 +88,17 @@ class SlackAdapter:
             raise ValueError("Slack needs SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN")
         self.service = service
         self.channels = dict(channels)
-        self._signing_secret = signing_secret or ""
+        self._door = SlackDoor(signing_secret) if signing_secret else None
         self._app_token = app_token
         self._drain_timeout = drain_timeout
         self.client = build_web_client(bot_token, api_url, max_retry_wait=max_retry_wait)
-        # signing_secret="" (never None) keeps bolt from reading SLACK_SIGNING_SECRET itself;
-        # verification stays on for HTTP requests and is skipped by bolt for Socket Mode.
+        # signing_secret="" (never None) keeps bolt from reading SLACK_SIGNING_SECRET itself.
+        # HTTP requests are verified by the door before bolt sees them (see handle_http);
+        # Socket Mode needs no signature (the WebSocket is authenticated by the app token).
         self.app = AsyncApp(
             client=self.client,
-            signing_secret=self._signing_secret,
-            request_verification_enabled=bool(signing_secret),
+            signing_secret="",
+            request_verification_enabled=False,
             name="incidentbot",
             logger=logging.getLogger("incidentbot.slack.bolt"),
         )
@@ -171,14 +174,34 @@ class SlackAdapter:
 
     def mount(self, app: web.Application, path: str = "/slack/events") -> None:
         """Adds `POST path` (Events API, slash commands, interactivity) to `app`."""
-        if not self._signing_secret:
+        if self._door is None:
             raise ValueError("HTTP mode needs a signing secret (SLACK_SIGNING_SECRET)")
         app.router.add_post(path, self.handle_http)
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """One Slack HTTP request: bolt verifies the signature (401 if forged or > 5 min
-        old), acks, and answers; listeners defer slow work to tracked tasks."""
-        bolt_resp = await self.app.async_dispatch(await to_bolt_request(request))
+        """One Slack HTTP request. The door (bot/adapters/slack_door.py) limits the size
+        (413), checks the signature over the raw bytes (401) and the encoding, syntax and
+        shape (400) before anything else parses it; then bolt routes the parsed body, the
+        listener acks, and slow work goes to tracked tasks."""
+        if self._door is None:  # not mounted without a secret; never answer unverified
+            raise web.HTTPNotFound()
+        try:
+            body = await self._door.admit(request)
+        except Refused as refused:
+            log.warning("slack.request_refused", status=refused.status, reason=refused.reason)
+            return refused.response()
+        # bolt gets the body already parsed: its own HTTP-mode parser takes any form body
+        # containing the text "payload" for an interactivity payload (a slash command
+        # `/incident note payload too big` would be dropped as unhandled). It accepts a
+        # parsed body only in its "socket_mode" mode, whose one other effect is to skip
+        # its own signature check, which the door has just done on the raw bytes.
+        bolt_req = AsyncBoltRequest(
+            body=body,
+            query=request.query_string,
+            headers=dict(request.headers),
+            mode="socket_mode",
+        )
+        bolt_resp = await self.app.async_dispatch(bolt_req)
         return await to_aiohttp_response(bolt_resp)
 
     # ------------------------------------------------------------------ Notifier
