@@ -53,3 +53,14 @@ class DeliveryRejected(DeliveryError):
     """The receiving service refused the request itself (HTTP 4xx other than 408/425/429:
     bad credentials, invalid payload, unknown repository). Retrying the same request will
     not help, so a dispatcher may stop retrying and tell people to act by hand."""
+
+
+class StartupError(InfraError):
+    """Start-up cannot go on: a dependency refused us or did not answer. `setting` names the
+    environment variable (or configuration key) an operator should check; the message is
+    one line: `SETTING: expected …; what happened`."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem

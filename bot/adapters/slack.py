@@ -37,7 +37,7 @@ from bot.adapters.slack_inbound import SlackInbound
 from bot.core.messages import Message, Notice, NoticeKind
 from bot.core.model import ChannelRef, Incident
 from bot.core.service import IncidentService
-from bot.errors import DeliveryError, DeliveryRejected, InfraError
+from bot.errors import DeliveryError, DeliveryRejected, StartupError
 
 log = structlog.get_logger("incidentbot.slack")
 
@@ -114,25 +114,53 @@ class SlackAdapter:
         """Checks the token (auth.test) and, with an app token, connects Socket Mode.
 
         Never blocks on the connection's lifetime: the Socket Mode client runs in its own
-        tasks on the caller's loop. Raises `InfraError` when Slack refuses the token.
+        tasks on the caller's loop. Raises `StartupError` (an `InfraError` naming the
+        setting to check) when Slack refuses a token or does not answer.
         """
         self._session = aiohttp.ClientSession()
         self.client.session = self._session  # one pooled session for every Web API call
         try:
             auth = await self.client.auth_test()
         except SlackApiError as exc:
-            raise InfraError(f"Slack auth.test failed: {slack_error(exc)}") from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise InfraError(f"Slack Web API unreachable: {type(exc).__name__}") from None
+            raise StartupError(
+                "SLACK_BOT_TOKEN",
+                f"expected a bot token Slack accepts; auth.test answered {self._why(exc)}",
+            ) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise self._unreachable(exc) from None
         self.inbound.bot_user_id = str(auth.get("user_id") or "")
         self._authed = True
         if self._app_token:
+            # The app token is tried here first: the SDK would retry a refused one forever,
+            # logging a traceback each time. Its answer (a WebSocket URL) is then used.
+            try:
+                opened = await self.client.apps_connections_open(app_token=self._app_token)
+            except SlackApiError as exc:
+                raise StartupError(
+                    "SLACK_APP_TOKEN",
+                    "expected an app-level token with connections:write;"
+                    f" apps.connections.open answered {self._why(exc)}",
+                ) from None
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise self._unreachable(exc) from None
             # Built here, not in __init__: the SDK client starts tasks on the running loop.
             self._socket = AsyncSocketModeHandler(
                 self.app, self._app_token, web_client=self.client, ping_interval=10
             )
+            self._socket.client.wss_uri = str(opened["url"])
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
         log.info("slack.started", socket_mode=bool(self._app_token))
+
+    @staticmethod
+    def _why(exc: SlackApiError) -> str:
+        return slack_error(exc) or f"HTTP {exc.response.status_code}"
+
+    def _unreachable(self, exc: BaseException, what: str = "Web API") -> StartupError:
+        base = str(self.client.base_url)
+        return StartupError(
+            "SLACK_API_URL",
+            f"expected the Slack {what} to answer at {base}; {type(exc).__name__}",
+        )
 
     async def aclose(self) -> None:
         """Stops taking Socket Mode requests, finishes in-flight work (bounded), closes."""
