@@ -129,6 +129,8 @@ def parse(raw: bytes, content_type: str, charset: str | None) -> dict[str, Any]:
         body = _json_object(text, "request body")
         check_shape(body, EVENT_FIELDS)
         _require(body, EVENT_REQUIRED)
+        if body["type"] == "event_callback" and body["event"]["type"] in HANDLED_EVENTS:
+            check_shape(body, HANDLED_EVENT_FIELDS)
         return body
     if content_type == "application/x-www-form-urlencoded":
         form = dict(parse_qsl(text, keep_blank_values=True))
@@ -190,6 +192,13 @@ EVENT_FIELDS: tuple[tuple[str, Kind], ...] = (
     ("authorizations[]", "object"),
     ("event", "object"),
     ("event.type", "string"),
+)
+
+# The inner fields of the events the listeners handle (other event types, which the app
+# does not subscribe to, carry other shapes: `channel_created` has an object `channel`).
+HANDLED_EVENTS = frozenset({"app_mention", "reaction_added"})
+HANDLED_EVENT_FIELDS: tuple[tuple[str, Kind], ...] = (
+    ("event.user", "string"),
     ("event.channel", "string"),
     ("event.text", "string"),
     ("event.ts", "ts"),
