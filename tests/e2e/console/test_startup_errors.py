@@ -123,6 +123,7 @@ CASES: list[tuple[str, str | None, dict[str, str], str]] = [
      BAD + "(file): expected a UTF-8 text file (byte 0 is not UTF-8)"),
     ("a directory", "<dir>", {}, BAD + "(file): expected a YAML file, not a directory"),
     ("missing file", "<missing>", {}, BAD + "(file): expected an existing YAML file"),
+    ("path not UTF-8", "<not-utf8>", {}, BAD + "chanels: no such key (check its spelling)"),
     # -- pagers (check-config validated none of these before)
     ("pager kind sms", "pagers: {pd: {kind: sms}}\n", {},
      BAD + "pagers.pd.kind: expected one of pagerduty, opsgenie, webhook, github, got 'sms'"),
@@ -222,6 +223,9 @@ def _config_args(tmp: Path, name: str, text: str | None, env: dict[str, str]) ->
     elif text == "<env-missing>":
         env["INCIDENTBOT_CONFIG"] = str(path)
         return []
+    elif text == "<not-utf8>":
+        path = tmp / "\udcff\udcfe.yaml"  # the bytes ff fe: not UTF-8, a valid file name
+        path.write_text("chanels: {}\n")
     elif text != "<missing>":
         path.write_bytes(text.encode("utf-8", "surrogateescape"))
     return ["--config", str(path)]
@@ -245,7 +249,9 @@ async def test_check_config_and_run_refuse_each_bad_setting_with_one_line(
         env = dict(env)
         args = _config_args(case, name, text, env)
         config = args[1] if args else env.get("INCIDENTBOT_CONFIG", "")
-        expected = line.replace("{file}", config)
+        # stderr shows an undecodable file name byte as `\udcff` (backslashreplace).
+        shown = config.encode("utf-8", "backslashreplace").decode()
+        expected = line.replace("{file}", shown)
         problems = []
         for command in ("check-config", "run"):
             async with gate:
