@@ -1,6 +1,9 @@
 """Command line: `incidentbot run | probe | report | check-config`.
 
-Exit codes: 0 success; 1 probe warnings; 2 probe failures, or invalid configuration/usage.
+Exit codes: 0 success; 1 probe warnings, or a dependency (database, Slack, Discord, the
+port) refused or did not answer; 2 probe failures, or invalid configuration, environment
+or usage. Every refusal is one line on stderr naming the file or variable, the key and
+what was expected; never a traceback.
 """
 
 from __future__ import annotations
@@ -14,9 +17,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.errors import ConfigError
-from bot.log import configure, secret_values
-from bot.settings import DEFAULT_CONFIG, BotConfig, Settings, load_config
+from bot.errors import ConfigError, InfraError, StartupError
+from bot.log import Redactor, configure, secret_values
+from bot.settings import (
+    DEFAULT_CONFIG,
+    ENVIRONMENT,
+    BotConfig,
+    Settings,
+    load_config,
+    load_settings,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,13 +52,16 @@ def _config(args: argparse.Namespace, settings: Settings) -> tuple[BotConfig, st
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return _refuse(exc, Redactor())
     secrets = secret_values(settings)  # every SecretStr, and the DSN's password alone
     level = settings.log_level
     if args.command != "run" or settings.platforms() == ["console"]:
         # The terminal is the user interface here: only warnings and errors interleave with it.
         level = os.environ.get("LOG_LEVEL", "warning")
-    configure(fmt=settings.log_format, level=level, secrets=secrets)
+    redact = configure(fmt=settings.log_format, level=level, secrets=secrets)
     try:
         config, path = _config(args, settings)
         if args.command == "check-config":
@@ -59,19 +72,39 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_report(settings, config, path, args.incident, args.output_dir))
         return asyncio.run(_run(settings, config, path, args.platform))
     except ConfigError as exc:
-        print(f"incidentbot: invalid configuration: {exc}", file=sys.stderr)
-        return 2
+        return _refuse(exc, redact)
+    except InfraError as exc:
+        verb = "cannot start" if isinstance(exc, StartupError) else "failed"
+        _say(f"incidentbot: {verb}: {exc}", redact)
+        return 1
     except KeyboardInterrupt:
         return 0
 
 
+def _refuse(exc: ConfigError, redact: Redactor) -> int:
+    if exc.file == ENVIRONMENT:
+        _say(f"incidentbot: invalid environment: {exc.key}: {exc.expected}", redact)
+    else:
+        _say(f"incidentbot: invalid configuration: {exc}", redact)
+    return 2
+
+
+def _say(line: str, redact: Redactor) -> None:
+    """One line on stderr, whatever a driver's message held (newlines, secrets)."""
+    print(redact(" ".join(line.split())), file=sys.stderr)
+
+
 def _check_config(config: BotConfig, path: str, settings: Settings) -> int:
-    from bot.app import build_probe_runner
+    from bot.app import App
     from bot.core.reach import unreached_warnings
 
-    runner = build_probe_runner(config, path)
-    # Valid, but a severity that pages nobody is the 3 a.m. surprise: never a bare "OK".
-    warnings = unreached_warnings(config.policy())
+    # Builds everything `run` builds before it connects anything (store, probes, pagers,
+    # policy, templates), so check-config refuses exactly what run refuses.
+    app = App(settings, config, config_file=path)
+    asyncio.run(app.http.aclose())
+    # Valid, but a severity that pages nobody, or private incidents with nowhere to go, is
+    # the 3 a.m. surprise: never a bare "OK" then.
+    warnings = [*unreached_warnings(config.policy()), *config.warnings(settings.platforms())]
     if warnings:
         print(f"{path}: valid, with {len(warnings)} warning(s)")
         for w in warnings:
@@ -80,9 +113,7 @@ def _check_config(config: BotConfig, path: str, settings: Settings) -> int:
         print(f"{path}: OK")
     print(f"  platforms: {', '.join(settings.platforms())}")
     print(f"  severities: {', '.join(s.value for s in config.policy().severities)}")
-    print(f"  probes: {len(runner.catalogue())}; pagers: {len(config.pagers)}")
-    for warning in config.warnings(settings.platforms()):
-        print(f"  warning: {warning}")
+    print(f"  probes: {len(app.probes.catalogue())}; pagers: {len(app.pagers)}")
     return 0
 
 
@@ -94,7 +125,7 @@ async def _probe(config: BotConfig, path: str, targets: list[str], as_json: bool
     try:
         return await run_cli(config.probes, targets, as_json, sys.stdout)
     except ProbeConfigError as exc:
-        raise ConfigError(path, exc.key, exc.expected) from None
+        raise ConfigError(path, exc.key, f"expected {exc.expected}") from None
     except UnknownSelectionError as exc:
         print(f"incidentbot probe: {exc}", file=sys.stderr)
         return 2
@@ -103,11 +134,11 @@ async def _probe(config: BotConfig, path: str, targets: list[str], as_json: bool
 async def _report(
     settings: Settings, config: BotConfig, path: str, incident: str, output_dir: str
 ) -> int:
+    from bot.app import migrate_store, open_configured_store
     from bot.core.clock import SystemClock
     from bot.core.commands import parse_incident
     from bot.core.policy import format_duration
     from bot.core.templates import postmortem_markdown
-    from bot.storage import open_store
 
     number = parse_incident(incident)
     if number is None:
@@ -116,9 +147,9 @@ async def _report(
             file=sys.stderr,
         )
         return 2
-    store = open_store(settings.store_url())
+    store = open_configured_store(settings)
     try:
-        await store.migrate()
+        await migrate_store(store, settings)
         inc = await store.get(number)
         if inc is None:
             print(f"incidentbot report: INC-{number} does not exist", file=sys.stderr)

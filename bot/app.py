@@ -25,7 +25,7 @@ from bot.core.dispatcher import Dispatcher
 from bot.core.ports import Clock, IncidentStore, Notifier, Pager, ProbeRunner
 from bot.core.scheduler import Scheduler
 from bot.core.service import IncidentService
-from bot.errors import ConfigError
+from bot.errors import ConfigError, InfraError, StartupError
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.settings import BotConfig, Settings
 from bot.storage import open_store
@@ -52,10 +52,44 @@ class Health:
 
 
 def build_probe_runner(config: BotConfig, config_file: str) -> ProbeRunner:
-    """The probe runner for the configured probes (validated: errors name file and key)."""
+    """The probe runner for the configured probes, and `on_declare` checked against them
+    (validated: errors name file and key)."""
     from bot.probing import ConfiguredProbeRunner
 
-    return ConfiguredProbeRunner.from_dicts(config.probes, file=config_file)
+    runner = ConfiguredProbeRunner.from_dicts(config.probes, file=config_file)
+    catalogue = runner.catalogue()
+    known = {w.casefold() for w in (*catalogue, *catalogue.values(), "all")}
+    for i, word in enumerate(config.on_declare):
+        if word.casefold() not in known:
+            names = ", ".join(catalogue) or "none configured"
+            raise ConfigError(
+                config_file,
+                f"on_declare[{i}]",
+                f"expected all, a probe name or a service (probes: {names}), got {word[:40]!r}",
+            )
+    return runner
+
+
+def store_setting(settings: Settings) -> str:
+    """The environment variable that chose the store (for start-up errors)."""
+    return "DATABASE_URL" if settings.database_url is not None else "INCIDENTBOT_DATA_DIR"
+
+
+def open_configured_store(settings: Settings) -> IncidentStore:
+    """The store `settings` name; a URL no store understands is a `ConfigError`."""
+    try:
+        return open_store(settings.store_url())
+    except ValueError as exc:
+        raise ConfigError("(environment)", store_setting(settings), str(exc)) from None
+
+
+async def migrate_store(store: IncidentStore, settings: Settings) -> None:
+    """`store.migrate()`; an unreachable or unusable database is a one-line `StartupError`."""
+    try:
+        await store.migrate()
+    except InfraError as exc:
+        problem = f"expected a reachable database; {exc}"
+        raise StartupError(store_setting(settings), problem) from None
 
 
 class App:
@@ -84,7 +118,7 @@ class App:
         self.owner = owner or settings.replica_id or f"{socket.gethostname()}:{os.getpid()}"
         self.console_io = console_io
         policy = config.policy()
-        self.store: IncidentStore = open_store(settings.store_url())
+        self.store: IncidentStore = open_configured_store(settings)
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
         self.metrics = Metrics(
             clock=self.clock,
@@ -145,19 +179,9 @@ class App:
     def _build_pagers(self) -> dict[str, Pager]:
         if not self.config.pagers:
             return {}
-        from pydantic import ValidationError
+        from bot.paging.config import build_pagers, load_pagers
 
-        from bot.paging.config import build_pagers, parse_pagers
-
-        try:
-            parsed = parse_pagers(self.config.pagers)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            key = ".".join(str(p) for p in ("pagers", *err["loc"]))
-            raise ConfigError(
-                self.config_file, key, err["msg"].removeprefix("Value error, ")
-            ) from None
-        return build_pagers(parsed, self.http)
+        return build_pagers(load_pagers(self.config.pagers, self.config_file), self.http)
 
     def _on_commit(self) -> None:
         self.dispatcher.wake()
@@ -191,12 +215,14 @@ class App:
 
         s = self.settings
         if s.slack_bot_token is None:
-            raise ConfigError("(environment)", "SLACK_BOT_TOKEN", "a Slack bot token (xoxb-…)")
+            raise ConfigError(
+                "(environment)", "SLACK_BOT_TOKEN", "expected a Slack bot token (xoxb-…)"
+            )
         if s.slack_signing_secret is None and s.slack_app_token is None:
             raise ConfigError(
                 "(environment)",
                 "SLACK_APP_TOKEN / SLACK_SIGNING_SECRET",
-                "an app token (Socket Mode) or a signing secret (HTTP mode)",
+                "expected an app token (Socket Mode) or a signing secret (HTTP mode)",
             )
         adapter = SlackAdapter(
             self.service,
@@ -219,7 +245,7 @@ class App:
 
         token = self.settings.discord_token
         if token is None:
-            raise ConfigError("(environment)", "DISCORD_TOKEN", "a Discord bot token")
+            raise ConfigError("(environment)", "DISCORD_TOKEN", "expected a Discord bot token")
         platform = self.config.platforms.get("discord")
         return DiscordAdapter(
             self.service,
@@ -231,19 +257,30 @@ class App:
 
     async def start(self) -> None:
         """Migrates the store, starts adapters, then the scheduler and the dispatcher."""
-        await self.store.migrate()
+        await migrate_store(self.store, self.settings)
         factories = self.adapter_factories()
         for name in self.platforms:
             if name not in factories:
                 raise ConfigError("(environment)", "platform", f"one of {', '.join(factories)}")
             self.adapters[name] = factories[name]()
-        for adapter in self.adapters.values():
-            await adapter.start()
+        for name, adapter in self.adapters.items():
+            try:
+                await adapter.start()
+            except StartupError:
+                raise
+            except InfraError as exc:  # an adapter that does not name its setting itself
+                raise StartupError(name, str(exc)) from None
         self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         self._started = True
-        if self.http_port() is not None:
-            await self.server.start()
+        port = self.http_port()
+        if port is not None:
+            try:
+                await self.server.start()
+            except OSError as exc:
+                raise StartupError(
+                    "PORT", f"expected a port this process can listen on; {port}: {exc.strerror}"
+                ) from None
         log.info("app.started", platforms=self.platforms, owner=self.owner)
 
     async def aclose(self, grace: timedelta = timedelta(seconds=10)) -> None:

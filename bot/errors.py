@@ -70,3 +70,14 @@ class DeliveryDeferred(DeliveryError):
     """Nothing was sent: the target is busy (a platform's pace, e.g. Slack's one message a
     second per channel) and should be free in `retry_after` seconds. Not a failure: the
     outbox keeps the notice in its place and tries again then."""
+
+
+class StartupError(InfraError):
+    """Start-up cannot go on: a dependency refused us or did not answer. `setting` names the
+    environment variable (or configuration key) an operator should check; the message is
+    one line: `SETTING: expected …; what happened`."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+        self.problem = problem

@@ -46,7 +46,7 @@ class ConfiguredProbeRunner:
         try:
             configs = parse_probes(probe_dicts)
         except ProbeConfigError as exc:
-            raise ConfigError(file, exc.key, exc.expected) from None
+            raise ConfigError(file, exc.key, f"expected {exc.expected}") from None
         return cls(configs, concurrency=concurrency, run_deadline=run_deadline)
 
     def catalogue(self) -> Mapping[str, str]:

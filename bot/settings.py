@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -28,9 +29,16 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.core.model import Severity
-from bot.core.policy import Policy, SeverityPolicy, default_severities, parse_duration
+from bot.core.policy import (
+    MAX_DURATION,
+    Policy,
+    SeverityPolicy,
+    default_severities,
+    parse_duration,
+)
 from bot.core.templates import Templates
 from bot.errors import ConfigError
+from bot.storage.dsn import EXPECTED_FORMS, POSTGRES_SCHEMES
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "incidentbot.yaml"
 
@@ -38,14 +46,30 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "incidentbo
 def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # YAML reads `.inf` and `1e400` as floats: bounded here, before timedelta overflows.
+        if not 0 < value <= MAX_DURATION.total_seconds():  # also refuses NaN
+            raise ValueError(
+                f"expected a duration of more than 0s and at most 365d, got {str(value)[:40]}"
+            )
         return timedelta(seconds=value)
     if isinstance(value, str):
         return parse_duration(value)
-    raise ValueError(f"expected a duration like 30s, 15m, 2h or 1d, got {value!r}")
+    raise ValueError(f"expected a duration like 30s, 15m, 2h or 1d, got {str(value)[:40]!r}")
+
+
+def _duration_or_never(value: Any) -> timedelta | str:
+    if value == "never":
+        return "never"
+    try:
+        return _duration(value)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace(", got", ", or never; got", 1)) from None
 
 
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+# One validator over the whole union, so an error names the key, not a union member.
+DurationOrNever = Annotated[timedelta | Literal["never"], BeforeValidator(_duration_or_never)]
 Ids = list[str]
 
 
@@ -64,7 +88,7 @@ class SeverityConfig(Strict):
     """Expected time to first response."""
     update_every: Duration | None = None
     """IC update cadence: the reminder fires at last update + this."""
-    escalate_after: Duration | Literal["never"] | None = None
+    escalate_after: DurationOrNever | None = None
     """Still open after this escalates to the next contact in escalate_to (never: off)."""
     channel: str | None = None
     """Channel key (under channels) that announcements go to."""
@@ -247,11 +271,16 @@ def _expand(node: Any, env: Mapping[str, str], file: str, key: str) -> Any:
     return node
 
 
+_UNION_MEMBER = re.compile(r"^[a-z-]+\[.*\]$|^(str|int|float|bool|timedelta|none)$")
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if part == "[key]":  # pydantic's marker for a bad mapping key: the key is the location
             continue
+        if isinstance(part, str) and _UNION_MEMBER.match(part):
+            continue  # a union member's tag (e.g. `literal['never']`), not a key
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top)"
 
@@ -268,17 +297,30 @@ def load_config(
     try:
         raw = yaml.safe_load(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(str(file), "(file)", "an existing YAML file") from None
+        raise ConfigError(str(file), "(file)", "expected an existing YAML file") from None
+    except IsADirectoryError:
+        raise ConfigError(str(file), "(file)", "expected a YAML file, not a directory") from None
+    except PermissionError:
+        raise ConfigError(str(file), "(file)", "expected a file this user may read") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            str(file), "(file)", f"expected a UTF-8 text file (byte {exc.start} is not UTF-8)"
+        ) from None
+    except OSError as exc:
+        expected = f"expected a readable file ({exc.strerror})"
+        raise ConfigError(str(file), "(file)", expected) from None
+    except RecursionError:
+        raise ConfigError(str(file), "(file)", "expected YAML nested less deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(file)"
         raise ConfigError(
-            str(file), where, f"valid YAML ({getattr(exc, 'problem', exc)})"
+            str(file), where, f"expected valid YAML ({getattr(exc, 'problem', exc)})"
         ) from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(str(file), "(top)", "a mapping of configuration keys")
+        raise ConfigError(str(file), "(top)", "expected a mapping of configuration keys")
     expanded = _expand(raw, env, str(file), "")
     try:
         config = BotConfig.model_validate(expanded)
@@ -289,11 +331,32 @@ def load_config(
     return config
 
 
+_SIMPLE = {
+    "missing": "expected a value (required)",
+    "string_type": "expected a string",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+}
+
+
 def _expected(err: Mapping[str, Any]) -> str:
-    msg = str(err.get("msg", "a valid value"))
-    msg = msg.removeprefix("Value error, ")
-    if err.get("type") == "extra_forbidden":
+    kind, ctx = err.get("type"), err.get("ctx") or {}
+    msg = str(err.get("msg", "a valid value")).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
         return "no such key (check its spelling)"
+    if kind in ("literal_error", "enum"):
+        return f"expected one of {str(ctx.get('expected', '')).replace(chr(39), '')}"
+    if kind in _SIMPLE:
+        return _SIMPLE[str(kind)]
+    for bound, words in (("gt", "more than"), ("ge", "at least"), ("le", "at most")):
+        if bound in ctx:
+            return f"expected a number {words} {ctx[bound]}"
     return msg
 
 
@@ -363,7 +426,7 @@ class Settings(BaseSettings):
     """Path of the YAML configuration (--config wins; default: the shipped file)."""
     incidentbot_data_dir: str = "data"
     """Directory of the default SQLite store."""
-    port: int | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
     """Port of /healthz and /metrics (and Slack HTTP mode, which defaults it to 3000)."""
     log_format: Literal["auto", "json", "console"] = "auto"
     """json in production; console is readable; auto: console on a terminal, else json."""
@@ -371,6 +434,60 @@ class Settings(BaseSettings):
     """debug, info, warning or error."""
     replica_id: str | None = None
     """This replica's name in claims (default: host:pid)."""
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not _SLACK_BOT_TOKEN.match(v.get_secret_value()):
+            raise ValueError("a Slack bot token starting with xoxb- (unset it to run without)")
+        return v
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().startswith("xapp-"):
+            raise ValueError("a Slack app-level token starting with xapp- (Socket Mode)")
+        return v
+
+    @field_validator("slack_signing_secret", "discord_token")
+    @classmethod
+    def _not_empty(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value().strip():
+            raise ValueError("a non-empty value (unset it instead)")
+        return v
+
+    @field_validator("slack_api_url", "discord_api_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                parts = urlsplit(v)
+                parts.port  # noqa: B018 - raises ValueError on a bad port
+            except ValueError:
+                raise ValueError("an http:// or https:// URL with a valid port") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("an http:// or https:// URL")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None:
+            try:
+                scheme = urlsplit(v.get_secret_value()).scheme.lower()
+            except ValueError:
+                scheme = ""
+            if scheme != "sqlite" and scheme not in POSTGRES_SCHEMES:
+                # The value is never echoed: it may hold a password.
+                raise ValueError(EXPECTED_FORMS)
+        return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        if v.lower() not in LOG_LEVELS:
+            raise ValueError(f"one of {', '.join(LOG_LEVELS)}")
+        return v.lower()
 
     def platforms(self) -> list[str]:
         """Platforms to run, from which tokens are set (console when none is)."""
@@ -387,3 +504,58 @@ class Settings(BaseSettings):
             return self.database_url.get_secret_value()
         path = Path(self.incidentbot_data_dir).resolve() / "incidentbot.sqlite3"
         return f"sqlite:///{path}"
+
+
+_SLACK_BOT_TOKEN = re.compile(r"^(xoxe\.)?xoxb-\S+$")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+ENVIRONMENT = "(environment)"  # the "file" a bad environment variable is reported in
+_SECRET_FIELDS = frozenset(
+    name for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)
+)
+
+
+def load_settings() -> Settings:
+    """The process settings from the environment, checked as `run` needs them: raises
+    `ConfigError("(environment)", VARIABLE, expected)` for the first bad variable or
+    combination. A secret's value is never echoed."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        name = str(err["loc"][0]) if err["loc"] else ""
+        expected = _env_expected(err, name)
+        raise ConfigError(ENVIRONMENT, name.upper() or "(environment)", expected) from None
+    slack_mode = settings.slack_app_token or settings.slack_signing_secret
+    if settings.slack_bot_token is None and slack_mode is not None:
+        given = "SLACK_APP_TOKEN" if settings.slack_app_token else "SLACK_SIGNING_SECRET"
+        raise ConfigError(
+            ENVIRONMENT,
+            "SLACK_BOT_TOKEN",
+            f"expected a Slack bot token (xoxb-…) since {given} is set",
+        )
+    if settings.slack_bot_token is not None and slack_mode is None:
+        raise ConfigError(
+            ENVIRONMENT,
+            "SLACK_APP_TOKEN / SLACK_SIGNING_SECRET",
+            "expected an app token (Socket Mode) or a signing secret (HTTP mode) with"
+            " SLACK_BOT_TOKEN",
+        )
+    return settings
+
+
+def _env_expected(err: Mapping[str, Any], name: str) -> str:
+    kind, ctx = err.get("type"), err.get("ctx") or {}
+    if kind == "value_error":
+        expected = str(err.get("msg", "")).removeprefix("Value error, ")
+    elif name == "port":
+        expected = "a port number from 1 to 65535"
+    elif kind == "literal_error":
+        expected = f"one of {ctx.get('expected', '')}".replace("'", "")
+    elif kind in ("int_parsing", "int_type"):
+        expected = "a whole number"
+    else:
+        expected = str(err.get("msg", "a valid value"))
+    expected = "expected " + expected
+    if name in _SECRET_FIELDS:
+        return expected
+    return f"{expected}, got {str(err.get('input', ''))[:40]!r}"

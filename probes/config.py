@@ -14,7 +14,7 @@ import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic import model_validator as _model_validator
@@ -24,6 +24,7 @@ from probes.base import ProbeConfig
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+MAX_SECONDS = 365 * 86400.0  # as bot.core.policy.MAX_DURATION: beyond it a typo, not a policy
 DURATION_HINT = "a duration like 500ms, 30s, 15m, 2h, 1d or a number of seconds"
 SECRET_PARAMS = frozenset(
     {"password", "passwd", "pwd", "sslpassword", "token", "access_token", "key", "apikey",
@@ -44,13 +45,18 @@ def parse_duration(value: object) -> float:
     """Seconds from ``"30s"``-style strings or plain numbers; raises ValueError otherwise."""
     if isinstance(value, bool):
         raise ValueError(DURATION_HINT)
+    seconds: float | None = None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
         m = _DURATION.match(value)
         if m:
-            return float(m.group(1)) * _UNITS[m.group(2)]
-    raise ValueError(DURATION_HINT)
+            seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds is None:
+        raise ValueError(DURATION_HINT)
+    if not seconds <= MAX_SECONDS:  # also refuses .inf and .nan
+        raise ValueError(f"a duration of at most 365d, got {str(value)[:40]!r}")
+    return seconds
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
@@ -66,6 +72,16 @@ def _url_secrets(url: str) -> list[str]:
         if k.lower() in SECRET_PARAMS and v:
             found.append(v)
     return list(dict.fromkeys(found))  # decoded form first; raw form if it differs
+
+
+def _check_port(parts: SplitResult, what: str) -> None:
+    """A port in the URL, if any, is a number from 1 to 65535."""
+    try:
+        port = parts.port  # raises ValueError when not a number or over 65535
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and re.search(r":[^@\]]*$", parts.netloc)):
+        raise ValueError(f"{what} with a port from 1 to 65535")
 
 
 class _Base(ProbeConfig):
@@ -97,6 +113,7 @@ class HttpProbeConfig(_Base):
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("an http:// or https:// URL")
+        _check_port(parts, "an http:// or https:// URL")
         return v
 
     def secrets(self) -> list[str]:
@@ -153,8 +170,10 @@ class RedisProbeConfig(_Base):
     @field_validator("url")
     @classmethod
     def _redis_url(cls, v: str) -> str:
-        if urlsplit(v).scheme not in ("redis", "rediss", "unix"):
+        parts = urlsplit(v)
+        if parts.scheme not in ("redis", "rediss", "unix"):
             raise ValueError("a redis://, rediss:// or unix:// URL")
+        _check_port(parts, "a redis:// URL")
         return v
 
     @_model_validator(mode="after")

@@ -41,7 +41,7 @@ from bot.core import commands as c
 from bot.core.messages import Message, ModalKind, Notice, Reply
 from bot.core.model import Actor, ChannelRef, Incident
 from bot.core.service import IncidentService
-from bot.errors import InfraError, UserError
+from bot.errors import StartupError, UserError
 
 log = structlog.get_logger("incidentbot.discord")
 
@@ -164,17 +164,24 @@ class DiscordAdapter:
 
     async def start(self) -> None:
         """Logs in (REST) and connects the gateway in a background task on the caller's
-        loop; returns once logged in. Raises `InfraError` when Discord refuses the token."""
+        loop; returns once logged in. Raises `StartupError` (an `InfraError` naming the
+        setting to check) when Discord refuses the token or does not answer."""
         if self.api_url:
             configure_endpoints(self.api_url)
         try:
             await self.client.login(self._token)
         except discord.LoginFailure:
             await self.client.close()
-            raise InfraError("Discord refused the bot token (DISCORD_TOKEN)") from None
+            raise StartupError(
+                "DISCORD_TOKEN", "expected a bot token Discord accepts; the login was refused"
+            ) from None
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             await self.client.close()
-            raise InfraError(f"Discord login failed: {type(exc).__name__}") from None
+            raise StartupError(
+                "DISCORD_API_URL",
+                f"expected Discord's API to answer at {self.api_url or 'discord.com'};"
+                f" login failed ({type(exc).__name__})",
+            ) from None
         self._runner = asyncio.get_running_loop().create_task(self._connect())
 
     async def _connect(self) -> None:

@@ -7,18 +7,48 @@ in flight finish within `shutdown_timeout` seconds.
 
 `/healthz` answers 200 with the checks when all pass, else 503 naming what failed
 (`{"ok": false, "checks": {"store": "unreachable (OSError)", ...}}`).
+
+A request aiohttp cannot parse (bad request line, header over 8 KiB, broken chunking) is
+answered 400 by aiohttp and logged as one `http.bad_request` warning line, as is a client
+that hangs up mid-request: anyone can send those, so they never log a traceback. Other
+methods get 405, other paths 404 (aiohttp's own answers, not logged).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
 import structlog
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = structlog.get_logger("incidentbot.http")
+
+
+class ClientFaults(logging.Filter):
+    """Turns aiohttp's ERROR-with-traceback record of a client's fault (a request it could
+    not parse, a connection lost mid-request) into one WARNING line without the traceback.
+    Any other exception (a bug in a handler) keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError | ConnectionError):
+            what = " ".join(str(getattr(exc, "message", "") or exc).split())[:120]
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg = "http.bad_request from %s: %s"
+            record.args = (remote, f"{type(exc).__name__}: {what}" if what else type(exc).__name__)
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+# aiohttp's request-handling log, with the client faults made one line (see ClientFaults).
+_server_log = logging.getLogger("incidentbot.http.server")
+if not any(isinstance(f, ClientFaults) for f in _server_log.filters):
+    _server_log.addFilter(ClientFaults())
 
 
 class HealthReport(Protocol):
@@ -72,7 +102,11 @@ class HttpServer:
     async def start(self) -> None:
         """Listens on `host:port`; routes can no longer be added afterwards."""
         runner = web.AppRunner(
-            self.web, access_log=None, shutdown_timeout=self.shutdown_timeout, handle_signals=False
+            self.web,
+            access_log=None,
+            shutdown_timeout=self.shutdown_timeout,
+            handle_signals=False,
+            logger=_server_log,
         )
         await runner.setup()
         try:

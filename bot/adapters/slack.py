@@ -29,20 +29,22 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.slack_blocks import render
 from bot.adapters.slack_client import build_web_client, retry_after, slack_error
 from bot.adapters.slack_dedup import find_posted, notice_metadata
+from bot.adapters.slack_door import Refused, SlackDoor
 from bot.adapters.slack_inbound import SlackInbound
 from bot.adapters.slack_pacing import ChannelPacer
 from bot.core.messages import Notice, NoticeKind
 from bot.core.model import ChannelRef, Incident
 from bot.core.service import IncidentService
-from bot.errors import DeliveryError, DeliveryRejected, InfraError
+from bot.errors import DeliveryError, DeliveryRejected, StartupError
 
 log = structlog.get_logger("incidentbot.slack")
 
@@ -95,17 +97,18 @@ class SlackAdapter:
             raise ValueError("Slack needs SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN")
         self.service = service
         self.channels = dict(channels)
-        self._signing_secret = signing_secret or ""
+        self._door = SlackDoor(signing_secret) if signing_secret else None
         self._app_token = app_token
         self._drain_timeout = drain_timeout
         self.client = build_web_client(bot_token, api_url, max_retry_wait=max_retry_wait)
         self.pacer = ChannelPacer(interval=post_interval, max_wait=pace_max_wait)
-        # signing_secret="" (never None) keeps bolt from reading SLACK_SIGNING_SECRET itself;
-        # verification stays on for HTTP requests and is skipped by bolt for Socket Mode.
+        # signing_secret="" (never None) keeps bolt from reading SLACK_SIGNING_SECRET itself.
+        # HTTP requests are verified by the door before bolt sees them (see handle_http);
+        # Socket Mode needs no signature (the WebSocket is authenticated by the app token).
         self.app = AsyncApp(
             client=self.client,
-            signing_secret=self._signing_secret,
-            request_verification_enabled=bool(signing_secret),
+            signing_secret="",
+            request_verification_enabled=False,
             name="incidentbot",
             logger=logging.getLogger("incidentbot.slack.bolt"),
         )
@@ -121,25 +124,53 @@ class SlackAdapter:
         """Checks the token (auth.test) and, with an app token, connects Socket Mode.
 
         Never blocks on the connection's lifetime: the Socket Mode client runs in its own
-        tasks on the caller's loop. Raises `InfraError` when Slack refuses the token.
+        tasks on the caller's loop. Raises `StartupError` (an `InfraError` naming the
+        setting to check) when Slack refuses a token or does not answer.
         """
         self._session = aiohttp.ClientSession()
         self.client.session = self._session  # one pooled session for every Web API call
         try:
             auth = await self.client.auth_test()
         except SlackApiError as exc:
-            raise InfraError(f"Slack auth.test failed: {slack_error(exc)}") from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise InfraError(f"Slack Web API unreachable: {type(exc).__name__}") from None
+            raise StartupError(
+                "SLACK_BOT_TOKEN",
+                f"expected a bot token Slack accepts; auth.test answered {self._why(exc)}",
+            ) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise self._unreachable(exc) from None
         self.inbound.bot_user_id = str(auth.get("user_id") or "")
         self._authed = True
         if self._app_token:
+            # The app token is tried here first: the SDK would retry a refused one forever,
+            # logging a traceback each time. Its answer (a WebSocket URL) is then used.
+            try:
+                opened = await self.client.apps_connections_open(app_token=self._app_token)
+            except SlackApiError as exc:
+                raise StartupError(
+                    "SLACK_APP_TOKEN",
+                    "expected an app-level token with connections:write;"
+                    f" apps.connections.open answered {self._why(exc)}",
+                ) from None
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise self._unreachable(exc) from None
             # Built here, not in __init__: the SDK client starts tasks on the running loop.
             self._socket = AsyncSocketModeHandler(
                 self.app, self._app_token, web_client=self.client, ping_interval=10
             )
+            self._socket.client.wss_uri = str(opened["url"])
             await self._socket.connect_async()  # type: ignore[no-untyped-call]
         log.info("slack.started", socket_mode=bool(self._app_token))
+
+    @staticmethod
+    def _why(exc: SlackApiError) -> str:
+        return slack_error(exc) or f"HTTP {exc.response.status_code}"
+
+    def _unreachable(self, exc: BaseException, what: str = "Web API") -> StartupError:
+        base = str(self.client.base_url)
+        return StartupError(
+            "SLACK_API_URL",
+            f"expected the Slack {what} to answer at {base}; {type(exc).__name__}",
+        )
 
     async def aclose(self) -> None:
         """Stops taking Socket Mode requests, finishes in-flight work (bounded), closes."""
@@ -181,14 +212,34 @@ class SlackAdapter:
 
     def mount(self, app: web.Application, path: str = "/slack/events") -> None:
         """Adds `POST path` (Events API, slash commands, interactivity) to `app`."""
-        if not self._signing_secret:
+        if self._door is None:
             raise ValueError("HTTP mode needs a signing secret (SLACK_SIGNING_SECRET)")
         app.router.add_post(path, self.handle_http)
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """One Slack HTTP request: bolt verifies the signature (401 if forged or > 5 min
-        old), acks, and answers; listeners defer slow work to tracked tasks."""
-        bolt_resp = await self.app.async_dispatch(await to_bolt_request(request))
+        """One Slack HTTP request. The door (bot/adapters/slack_door.py) limits the size
+        (413), checks the signature over the raw bytes (401) and the encoding, syntax and
+        shape (400) before anything else parses it; then bolt routes the parsed body, the
+        listener acks, and slow work goes to tracked tasks."""
+        if self._door is None:  # not mounted without a secret; never answer unverified
+            raise web.HTTPNotFound()
+        try:
+            body = await self._door.admit(request)
+        except Refused as refused:
+            log.warning("slack.request_refused", status=refused.status, reason=refused.reason)
+            return refused.response()
+        # bolt gets the body already parsed: its own HTTP-mode parser takes any form body
+        # containing the text "payload" for an interactivity payload (a slash command
+        # `/incident note payload too big` would be dropped as unhandled). It accepts a
+        # parsed body only in its "socket_mode" mode, whose one other effect is to skip
+        # its own signature check, which the door has just done on the raw bytes.
+        bolt_req = AsyncBoltRequest(
+            body=body,
+            query=request.query_string,
+            headers=dict(request.headers),
+            mode="socket_mode",
+        )
+        bolt_resp = await self.app.async_dispatch(bolt_req)
         return await to_aiohttp_response(bolt_resp)
 
     # ------------------------------------------------------------------ Notifier

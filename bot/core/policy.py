@@ -14,16 +14,23 @@ from datetime import datetime, timedelta
 
 from bot.core.model import Incident, Severity, TimerKind
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(\d{1,12})\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION = timedelta(days=365)
+"""The longest duration anything accepts: beyond it a typo, not a policy (and timedelta
+arithmetic on a date would overflow)."""
 
 
 def parse_duration(text: str) -> timedelta:
-    """`30s`, `15m`, `2h`, `1d`, `1w` -> timedelta. Raises ValueError saying what is expected."""
+    """`30s`, `15m`, `2h`, `1d`, `1w` up to `MAX_DURATION` -> timedelta. Raises ValueError
+    saying what is expected."""
     m = _DURATION.match(text)
     if not m or int(m.group(1)) == 0:
-        raise ValueError(f"expected a duration like 30s, 15m, 2h or 1d, got {text!r}")
-    return timedelta(seconds=int(m.group(1)) * _UNIT[m.group(2).lower()])
+        raise ValueError(f"expected a duration like 30s, 15m, 2h or 1d, got {text[:40]!r}")
+    seconds = int(m.group(1)) * _UNIT[m.group(2).lower()]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"expected a duration of at most 365d, got {text.strip()!r}")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(d: timedelta) -> str:

@@ -28,12 +28,14 @@ from pydantic import (
     Field,
     SecretStr,
     TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
 from bot.core.policy import parse_duration
 from bot.core.ports import Pager
+from bot.errors import ConfigError
 from bot.paging.opsgenie import DEFAULT_URL as OPSGENIE_URL
 from bot.paging.opsgenie import OpsgeniePager
 from bot.paging.pagerduty import DEFAULT_URL as PAGERDUTY_URL
@@ -179,6 +181,41 @@ _SECTION: TypeAdapter[dict[str, PagerConfig]] = TypeAdapter(dict[str, PagerConfi
 def parse_pagers(raw: Any) -> dict[str, PagerConfig]:
     """Validates a `pagers:` mapping (raises pydantic.ValidationError)."""
     return _SECTION.validate_python(raw if raw is not None else {})
+
+
+KINDS = ("pagerduty", "opsgenie", "webhook", "github")
+
+
+def load_pagers(raw: Any, file: str) -> dict[str, PagerConfig]:
+    """`parse_pagers`, raising `ConfigError(file, "pagers.<name>.<key>", expected)` for the
+    first problem instead (what `run` and `check-config` both report)."""
+    try:
+        return parse_pagers(raw)
+    except ValidationError as exc:
+        key, expected = _explain(exc.errors(include_url=False)[0])
+        raise ConfigError(file, key, expected) from None
+
+
+def _explain(err: Mapping[str, Any]) -> tuple[str, str]:
+    loc = [str(p) for p in err["loc"]]
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if len(loc) > 1 and loc[1] in KINDS:
+        del loc[1]  # the discriminated union's member tag, not a key of the file
+    key = ".".join(["pagers", *loc])
+    if kind == "union_tag_invalid":
+        got = str(ctx.get("tag"))[:40]
+        return f"{key}.kind", f"expected one of {', '.join(KINDS)}, got {got!r}"
+    if kind == "union_tag_not_found":
+        return f"{key}.kind", f"expected a pager kind (one of {', '.join(KINDS)})"
+    if kind == "missing":
+        return key, "expected a value (required)"
+    if kind == "extra_forbidden":
+        return key, "no such key for this kind of pager (check its spelling)"
+    msg = str(err.get("msg", "a valid value")).removeprefix("Value error, ")
+    for bound, words in (("gt", "more than"), ("ge", "at least"), ("le", "at most")):
+        if bound in ctx:
+            return key, f"expected a number {words} {ctx[bound]}"
+    return key, msg[0].lower() + msg[1:] if msg else kind
 
 
 def build_pager(

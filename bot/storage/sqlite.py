@@ -95,9 +95,9 @@ class SqliteStore:
     async def _open(self) -> aiosqlite.Connection:
         if self._conn is not None:
             return self._conn
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = await aiosqlite.connect(self.path, isolation_level=None)
         except (sqlite3.Error, OSError) as exc:
             raise InfraError(f"cannot open SQLite database {self.path}: {exc}") from exc

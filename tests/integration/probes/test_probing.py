@@ -55,4 +55,4 @@ def test_bad_configuration_is_a_config_error() -> None:
         )
     assert info.value.file == "incidentbot.yaml"
     assert info.value.key == "probes[0] (db).dsn"
-    assert str(info.value) == "incidentbot.yaml: probes[0] (db).dsn: a postgresql:// URL"
+    assert str(info.value) == "incidentbot.yaml: probes[0] (db).dsn: expected a postgresql:// URL"
