@@ -29,6 +29,7 @@ from bot.errors import ConfigError
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.settings import BotConfig, Settings
 from bot.storage import open_store
+from bot.storage.dsn import describe
 
 log = structlog.get_logger("incidentbot.app")
 
@@ -74,6 +75,7 @@ class App:
         platforms: list[str] | None = None,
         clock: Clock | None = None,
         console_io: tuple[Any, Any] | None = None,
+        console_user: str | None = None,
         owner: str | None = None,
     ) -> None:
         self.settings = settings
@@ -83,6 +85,7 @@ class App:
         self.clock: Clock = clock or SystemClock()
         self.owner = owner or settings.replica_id or f"{socket.gethostname()}:{os.getpid()}"
         self.console_io = console_io
+        self.console_user = console_user
         policy = config.policy()
         self.store: IncidentStore = open_store(settings.store_url())
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
@@ -182,7 +185,12 @@ class App:
 
         stdin, out = self.console_io or (None, None)
         return ConsoleAdapter(
-            self.service, channels=self.config.channels_for("console"), stdin=stdin, out=out
+            self.service,
+            channels=self.config.channels_for("console"),
+            stdin=stdin,
+            out=out,
+            user=self.console_user,
+            history=self.settings.data_dir() / "console_history",
         )
 
     def _slack(self) -> Adapter:
@@ -241,7 +249,12 @@ class App:
         self._started = True
         if self.http_port() is not None:
             await self.server.start()
-        log.info("app.started", platforms=self.platforms, owner=self.owner)
+        log.info(
+            "app.started",
+            platforms=self.platforms,
+            owner=self.owner,
+            store=describe(self.settings.store_url()),
+        )
 
     async def aclose(self, grace: timedelta = timedelta(seconds=10)) -> None:
         """Graceful stop: no new work; background probe runs finished and everything due in

@@ -31,6 +31,7 @@ from bot.core.model import Severity
 from bot.core.policy import Policy, SeverityPolicy, default_severities, parse_duration
 from bot.core.templates import Templates
 from bot.errors import ConfigError
+from bot.storage.dsn import DEFAULT_DB_NAME, default_data_dir
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "incidentbot.yaml"
 
@@ -339,8 +340,9 @@ class Settings(BaseSettings):
     """postgresql://… for PostgreSQL; default: an SQLite file under INCIDENTBOT_DATA_DIR."""
     incidentbot_config: str | None = None
     """Path of the YAML configuration (--config wins; default: the shipped file)."""
-    incidentbot_data_dir: str = "data"
-    """Directory of the default SQLite store."""
+    incidentbot_data_dir: str | None = None
+    """Directory of the default SQLite store (default: data/ of the checkout the bot runs
+    from, or ~/.local/share/incidentbot for an installed package)."""
     port: int | None = None
     """Port of /healthz and /metrics (and Slack HTTP mode, which defaults it to 3000)."""
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -359,9 +361,15 @@ class Settings(BaseSettings):
             chosen.append("discord")
         return chosen or ["console"]
 
+    def data_dir(self) -> Path:
+        """INCIDENTBOT_DATA_DIR (relative to the current directory), else the default
+        location (`bot.storage.dsn.default_data_dir`); always absolute."""
+        if self.incidentbot_data_dir:
+            return Path(self.incidentbot_data_dir).expanduser().resolve()
+        return default_data_dir()
+
     def store_url(self) -> str:
         """DATABASE_URL, else an SQLite file under the data directory."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        path = Path(self.incidentbot_data_dir).resolve() / "incidentbot.sqlite3"
-        return f"sqlite:///{path}"
+        return f"sqlite:///{self.data_dir() / DEFAULT_DB_NAME}"
