@@ -241,7 +241,7 @@ class ConsoleAdapter:
         if self.history is not None:
             try:
                 self.history.parent.mkdir(parents=True, exist_ok=True)
-                self.history.touch(exist_ok=True)
+                self.history.touch(mode=0o600, exist_ok=True)  # notes may be sensitive
                 history = FileHistory(str(self.history))
             except OSError as exc:
                 log.warning("console.history_unavailable", path=str(self.history), error=str(exc))

@@ -125,5 +125,6 @@ def test_reminder_prints_above_the_prompt_and_the_typed_line_survives(tmp_path: 
     term.wait_prompt("bob>")
     term.child.send("\x04")  # Ctrl-D on an empty line: quit
     assert term.close() == 0
-    history = (tmp_path / "data" / "console_history").read_text()
-    assert "/incident note half-typed still here" in history
+    history = tmp_path / "data" / "console_history"
+    assert "/incident note half-typed still here" in history.read_text()
+    assert history.stat().st_mode & 0o077 == 0  # notes may be sensitive: owner only
