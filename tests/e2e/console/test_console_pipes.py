@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -208,3 +209,14 @@ def test_report_reads_the_same_database_from_any_directory(tmp_path: Path) -> No
         missing.stderr
     )
     assert not (tmp_path / "nowhere").exists()
+
+
+async def test_hangup_finishes_like_sigterm(tmp_path: Path) -> None:
+    """The terminal closing (SIGHUP) stops the bot cleanly: exit 0, not killed by it."""
+    (tmp_path / "bot.yaml").write_text(CONFIG)
+    proc = await Bot.start(tmp_path)
+    await proc.send('/incident declare "Checkout API 500s" sev1')
+    await proc.expect(r"^#war-room › INCIDENT DECLARED: Checkout API 500s")
+    proc.proc.send_signal(signal.SIGHUP)
+    assert await asyncio.wait_for(proc.proc.wait(), 30) == 0
+    assert db_rows(tmp_path, "SELECT title FROM incidents") == [("Checkout API 500s",)]
