@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.adapters.terminal import GuardedStream, silence
+from bot.adapters.terminal import GuardedStream
 from bot.errors import ConfigError
 from bot.log import configure, secret_values
 from bot.settings import DEFAULT_CONFIG, BotConfig, Settings, load_config
@@ -99,20 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 0
-    finally:
-        _flush_stdout()
 
 
 _STDERR = GuardedStream(lambda: sys.stderr)
-
-
-def _flush_stdout() -> None:
-    """Flushes what the command printed; a reader that left early (`| head -1`) is not an
-    error, and the interpreter's own final flush must not report one either."""
-    try:
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        silence(sys.stdout)
 
 
 def _err(line: str) -> None:
