@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,7 @@ async def test_a_closed_stdout_finishes_closes_the_store_and_exits(
     tmp_path: Path, stderr_too: bool
 ) -> None:
     """`echo … | incidentbot run 2>&1 | head -3` used to hang forever joining the
-    aiosqlite thread; now it exits 0, the declaration is stored, and what could not be
-    shown stays queued and is shown on the next start."""
+    aiosqlite thread; now it exits 0 with the declaration stored."""
     redirect = "2>&1" if stderr_too else "2>err.txt"
     pipeline = (
         f"echo '/incident declare x sev1' | {sys.executable} -m bot run {redirect} | head -3;"
@@ -77,12 +77,54 @@ async def test_a_closed_stdout_finishes_closes_the_store_and_exits(
     err = (tmp_path / "err.txt").read_text() if not stderr_too else run.stderr
     assert "Traceback" not in err and "Exception ignored" not in err
     assert db_rows(tmp_path, "SELECT number, title FROM incidents") == [(1, "x")]
-    # Nothing that could not be shown was marked delivered: it waits for the next start.
-    pending = db_rows(tmp_path, "SELECT count(*) FROM notices")[0][0]
-    assert isinstance(pending, int) and pending > 0
+
+
+async def test_output_closed_while_input_stays_open_stops_and_keeps_unshown_notices(
+    tmp_path: Path,
+) -> None:
+    """Nobody reads the output any more but stdin is still open: the bot notices at the
+    next write, stops reading, finishes and exits 0. What it could not show is not marked
+    delivered; the next start shows it."""
     (tmp_path / "bot.yaml").write_text(CONFIG)
+
+    def first_run() -> tuple[int, str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--config", str(tmp_path / "bot.yaml"), "run"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env=_env(tmp_path), cwd=tmp_path,
+        )  # fmt: skip
+        watchdog = threading.Timer(60, proc.kill)  # a hang fails the test, never the suite
+        watchdog.start()
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+        try:
+            proc.stdin.write("/incident declare x sev1\n")
+            proc.stdin.flush()
+            for line in proc.stdout:
+                if "INCIDENT DECLARED: x" in line:
+                    break
+            proc.stdout.close()  # nobody reads its output any more
+            proc.stdin.write('/incident declare "Never shown" sev1\n')
+            proc.stdin.flush()
+            code = proc.wait()  # stdin stays open
+            return code, proc.stderr.read()
+        finally:
+            watchdog.cancel()
+            proc.stdin.close()
+            proc.stderr.close()
+
+    code, err = await asyncio.to_thread(first_run)
+    assert code == 0, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+    assert db_rows(tmp_path, "SELECT number, title FROM incidents") == [
+        (1, "x"),
+        (2, "Never shown"),
+    ]
+    pending = db_rows(tmp_path, "SELECT count(*) FROM notices WHERE incident = 2")[0][0]
+    assert isinstance(pending, int) and pending > 0
+
     again = await Bot.start(tmp_path)
-    await again.expect(r"^(#\S+ › |    │ INC-1 › )")  # a notice of INC-1's, at last
+    await again.expect(r"^#war-room › INCIDENT DECLARED: Never shown")
+    await again.expect(r"│ INC-2 › 5-MINUTE TRIAGE: INC-2")
     assert await again.close() == 0
     assert db_rows(tmp_path, "SELECT count(*) FROM notices") == [(0,)]
 
