@@ -16,10 +16,12 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 RUN python -m venv /opt/incidentbot
-# Dependencies come from the project's own metadata (pyproject.toml), nothing else.
-COPY pyproject.toml README.md ./
+# Dependencies come from the project's own metadata (pyproject.toml), every version pinned
+# by constraints.txt (scripts/lock), the build backend of the isolated build included.
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY probes ./probes
+ENV PIP_CONSTRAINT=/src/constraints.txt
 RUN /opt/incidentbot/bin/pip install .
 
 FROM ${PYTHON_IMAGE}

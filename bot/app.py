@@ -29,6 +29,7 @@ from bot.errors import ConfigError, InfraError, StartupError
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.settings import BotConfig, Settings
 from bot.storage import open_store
+from bot.storage.dsn import describe
 
 log = structlog.get_logger("incidentbot.app")
 
@@ -108,6 +109,7 @@ class App:
         platforms: list[str] | None = None,
         clock: Clock | None = None,
         console_io: tuple[Any, Any] | None = None,
+        console_user: str | None = None,
         owner: str | None = None,
     ) -> None:
         self.settings = settings
@@ -117,6 +119,7 @@ class App:
         self.clock: Clock = clock or SystemClock()
         self.owner = owner or settings.replica_id or f"{socket.gethostname()}:{os.getpid()}"
         self.console_io = console_io
+        self.console_user = console_user
         policy = config.policy()
         self.store: IncidentStore = open_configured_store(settings)
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0))
@@ -207,7 +210,12 @@ class App:
 
         stdin, out = self.console_io or (None, None)
         return ConsoleAdapter(
-            self.service, channels=self.config.channels_for("console"), stdin=stdin, out=out
+            self.service,
+            channels=self.config.channels_for("console"),
+            stdin=stdin,
+            out=out,
+            user=self.console_user,
+            history=self.settings.data_dir() / "console_history",
         )
 
     def _slack(self) -> Adapter:
@@ -281,7 +289,12 @@ class App:
                 raise StartupError(
                     "PORT", f"expected a port this process can listen on; {port}: {exc.strerror}"
                 ) from None
-        log.info("app.started", platforms=self.platforms, owner=self.owner)
+        log.info(
+            "app.started",
+            platforms=self.platforms,
+            owner=self.owner,
+            store=describe(self.settings.store_url()),
+        )
 
     async def aclose(self, grace: timedelta = timedelta(seconds=10)) -> None:
         """Graceful stop: no new work; background probe runs finished and everything due in

@@ -38,7 +38,7 @@ from bot.core.policy import (
 )
 from bot.core.templates import Templates
 from bot.errors import ConfigError
-from bot.storage.dsn import EXPECTED_FORMS, POSTGRES_SCHEMES
+from bot.storage.dsn import DEFAULT_DB_NAME, EXPECTED_FORMS, POSTGRES_SCHEMES, default_data_dir
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "incidentbot.yaml"
 
@@ -424,8 +424,9 @@ class Settings(BaseSettings):
     """postgresql://… for PostgreSQL; default: an SQLite file under INCIDENTBOT_DATA_DIR."""
     incidentbot_config: str | None = None
     """Path of the YAML configuration (--config wins; default: the shipped file)."""
-    incidentbot_data_dir: str = "data"
-    """Directory of the default SQLite store."""
+    incidentbot_data_dir: str | None = None
+    """Directory of the default SQLite store (default: data/ of the checkout the bot runs
+    from, or ~/.local/share/incidentbot for an installed package)."""
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
     """Port of /healthz and /metrics (and Slack HTTP mode, which defaults it to 3000)."""
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -498,12 +499,18 @@ class Settings(BaseSettings):
             chosen.append("discord")
         return chosen or ["console"]
 
+    def data_dir(self) -> Path:
+        """INCIDENTBOT_DATA_DIR (relative to the current directory), else the default
+        location (`bot.storage.dsn.default_data_dir`); always absolute."""
+        if self.incidentbot_data_dir:
+            return Path(self.incidentbot_data_dir).expanduser().resolve()
+        return default_data_dir()
+
     def store_url(self) -> str:
         """DATABASE_URL, else an SQLite file under the data directory."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        path = Path(self.incidentbot_data_dir).resolve() / "incidentbot.sqlite3"
-        return f"sqlite:///{path}"
+        return f"sqlite:///{self.data_dir() / DEFAULT_DB_NAME}"
 
 
 _SLACK_BOT_TOKEN = re.compile(r"^(xoxe\.)?xoxb-\S+$")

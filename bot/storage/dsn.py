@@ -1,7 +1,9 @@
-"""Database URLs: which store a URL names, and how to show it without its password."""
+"""Database URLs: which store a URL names, where the default one lives, and how to show a
+URL without its password."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -57,3 +59,32 @@ def sqlite_path(url: str) -> str:
     if path != ":memory:":
         path = str(Path(path))
     return path
+
+
+DEFAULT_DB_NAME = "incidentbot.sqlite3"
+_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def default_data_dir() -> Path:
+    """Where the default SQLite store lives when neither DATABASE_URL nor
+    INCIDENTBOT_DATA_DIR says: `data/` of the source checkout the bot runs from (what
+    `./scripts/run` installs), whatever the current directory; for an installed package,
+    `$XDG_DATA_HOME/incidentbot` (default `~/.local/share/incidentbot`). Always absolute,
+    so `cd /tmp && incidentbot report INC-1` reads the same database the bot wrote."""
+    if (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "bot" / "__init__.py").is_file():
+        return _CHECKOUT / "data"
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "incidentbot"
+
+
+def describe(url: str) -> str:
+    """The store `url` names, for people: `SQLite /abs/path.sqlite3` or
+    `PostgreSQL postgresql://user:***@host/db` (never a password)."""
+    if url.startswith(SQLITE_PREFIX):
+        try:
+            path = sqlite_path(url)
+        except ValueError:
+            return redact(url)
+        return f"SQLite {path if path == ':memory:' else Path(path).resolve()}"
+    return f"PostgreSQL {redact(url)}"
