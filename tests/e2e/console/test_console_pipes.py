@@ -123,7 +123,7 @@ async def test_output_closed_while_input_stays_open_stops_and_keeps_unshown_noti
     assert isinstance(pending, int) and pending > 0
 
     again = await Bot.start(tmp_path)
-    await again.expect(r"^#war-room › INCIDENT DECLARED: Never shown")
+    await again.expect(r"^#war-room › \[INC-2\] INCIDENT DECLARED: Never shown")
     await again.expect(r"│ INC-2 › 5-MINUTE TRIAGE: INC-2")
     assert await again.close() == 0
     assert db_rows(tmp_path, "SELECT count(*) FROM notices") == [(0,)]
@@ -212,7 +212,7 @@ def test_config_may_follow_the_command(tmp_path: Path) -> None:
     (tmp_path / "my.yaml").write_text(CONFIG)
     run = bot(tmp_path, "run", "--config", "my.yaml", stdin='/incident declare "Disk full" sev1\n')
     assert run.returncode == 0, run.stderr
-    assert "#war-room › INCIDENT DECLARED: Disk full" in run.stdout
+    assert "#war-room › [INC-1] INCIDENT DECLARED: Disk full" in run.stdout
     check = bot(tmp_path, "check-config", "--config", "nope.yaml")
     assert check.returncode == 2 and "nope.yaml" in check.stderr
 
@@ -258,7 +258,7 @@ async def test_hangup_finishes_like_sigterm(tmp_path: Path) -> None:
     (tmp_path / "bot.yaml").write_text(CONFIG)
     proc = await Bot.start(tmp_path)
     await proc.send('/incident declare "Checkout API 500s" sev1')
-    await proc.expect(r"^#war-room › INCIDENT DECLARED: Checkout API 500s")
+    await proc.expect(r"^#war-room › \[INC-1\] INCIDENT DECLARED: Checkout API 500s")
     proc.proc.send_signal(signal.SIGHUP)
     assert await asyncio.wait_for(proc.proc.wait(), 30) == 0
     assert db_rows(tmp_path, "SELECT title FROM incidents") == [("Checkout API 500s",)]

@@ -79,7 +79,7 @@ def test_starts_offline_with_a_complete_venv_and_passes_config_through(tmp_path:
     )
     assert run.returncode == 0, run.stderr
     assert "Installing" not in run.stderr
-    assert "#war-room › INCIDENT DECLARED: Disk full" in run.stdout
+    assert "#war-room › [INC-1] INCIDENT DECLARED: Disk full" in run.stdout
 
 
 @pytest.mark.slow

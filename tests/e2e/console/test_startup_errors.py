@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import sys
 from collections.abc import Mapping
@@ -48,8 +49,16 @@ async def bot(tmp: Path, *args: str, env: Mapping[str, str | None]) -> tuple[int
 
 
 def said(stderr: str) -> list[str]:
-    """The lines on stderr that are not structured log records (those start with `{`)."""
-    return [line for line in stderr.splitlines() if line.strip() and not line.startswith("{")]
+    """The lines on stderr that are not structured log records (those start with `{`), nor
+    the line naming the store a command opens (`incidentbot: store: …`, `… reading …`)."""
+    return [
+        line
+        for line in stderr.splitlines()
+        if line.strip() and not line.startswith("{") and not _STORE_LINE.match(line)
+    ]
+
+
+_STORE_LINE = re.compile(r"^incidentbot( report)?: (store: |reading )")
 
 
 SEV1 = "severities:\n  SEV1: {%s}\n"

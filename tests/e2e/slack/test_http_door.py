@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,7 +115,10 @@ DEEP_OBJECT = b'{"a":' * 10_000 + b"1" + b"}" * 10_000
 HUGE = b"text=" + b"x" * (1024 * 1024 + 1)
 
 # (name, body, content type, signed?, extra headers, expected status, expected error text)
-CASES: list[tuple[str, bytes, str, bool, dict[str, str], int, str]] = [
+# Headers that carry a time are made when the request is sent (a function of now), not at
+# import: a long suite would otherwise send them stale.
+Headers = dict[str, str] | Callable[[int], dict[str, str]]
+CASES: list[tuple[str, bytes, str, bool, Headers, int, str]] = [
     # Unsigned, forged or stale: 401 before the body is even looked at.
     ("unsigned payload=notjson", b"payload=notjson", FORM, False, {}, 401, "missing Slack"),
     ("unsigned payload=[1,2]", b"payload=%5B1%2C2%5D", FORM, False, {}, 401, "missing Slack"),
@@ -127,10 +130,11 @@ CASES: list[tuple[str, bytes, str, bool, dict[str, str], int, str]] = [
      {"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=" + "0" * 64}, 401,
      "not a Unix time"),
     ("timestamp 10 min old", b"{}", JSON, False,
-     sign("fake-signing-secret", b"{}", str(int(time.time()) - 600)), 401, "5 minutes"),
-    ("wrong secret", b"{}", JSON, False, sign("not-the-secret", b"{}"), 401, "invalid Slack"),
+     lambda now: sign("fake-signing-secret", b"{}", str(now - 600)), 401, "5 minutes"),
+    ("wrong secret", b"{}", JSON, False, lambda now: sign("not-the-secret", b"{}", str(now)),
+     401, "invalid Slack"),
     ("signature not hex", b"{}", JSON, False,
-     {"X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=zz"}, 401,
+     lambda now: {"X-Slack-Request-Timestamp": str(now), "X-Slack-Signature": "v0=zz"}, 401,
      "invalid Slack"),
     ("unsigned over 1 MiB", HUGE, FORM, False, {}, 413, "over 1048576 bytes"),
     # Correctly signed but malformed: 400 naming what is wrong.
@@ -188,8 +192,9 @@ async def test_malformed_and_unsigned_requests_get_4xx_and_no_traceback(
 ) -> None:
     answers: dict[str, tuple[int, str]] = {}
     async with bot_process(fake, tmp_path) as bot, aiohttp.ClientSession() as http:
-        for name, body, ctype, signed, extra, _, _ in CASES:
+        for name, body, ctype, signed, given, _, _ in CASES:
             headers = {"Content-Type": ctype, **(sign(fake.signing_secret, body) if signed else {})}
+            extra = given(int(time.time())) if callable(given) else given
             async with http.post(
                 bot.url + "/slack/events", data=io.BytesIO(body), headers={**headers, **extra}
             ) as resp:
