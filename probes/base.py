@@ -65,7 +65,7 @@ class ProbeResult:
 
 
 class ProbeConfig(BaseModel):
-    """Fields common to every kind. Per-kind models live in `probes.config`."""
+    """Fields common to every kind. Each kind's model lives in its module (`probes.http`, …)."""
 
     name: str
     service: str
@@ -83,6 +83,10 @@ class ProbeConfig(BaseModel):
     def secrets(self) -> list[str]:
         """Secret strings this config carries (passwords, tokens) that output must never show."""
         return []
+
+    def shares_http_client(self) -> bool:
+        """Whether this probe's check wants the run's shared `httpx.AsyncClient`."""
+        return False
 
 
 class Probe(Protocol):

@@ -10,9 +10,31 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from typing import Literal
+
+from pydantic import model_validator
 
 from probes.base import Findings, ProbeResult, Status, describe, fmt_bytes, single
-from probes.config import DiskProbeConfig
+from probes.kind import Kind, KindConfig, Percent
+
+
+class DiskProbeConfig(KindConfig):
+    """Free space and free inodes of the filesystem holding `path`."""
+
+    kind: Literal["disk"] = "disk"
+    path: str
+    warn_free_pct: Percent = 20.0
+    fail_free_pct: Percent = 10.0
+    warn_inodes_free_pct: Percent = 20.0
+    fail_inodes_free_pct: Percent = 10.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DiskProbeConfig:
+        if self.fail_free_pct > self.warn_free_pct:
+            raise ValueError("fail_free_pct no greater than warn_free_pct")
+        if self.fail_inodes_free_pct > self.warn_inodes_free_pct:
+            raise ValueError("fail_inodes_free_pct no greater than warn_inodes_free_pct")
+        return self
 
 
 class DiskProbe:
@@ -50,3 +72,6 @@ class DiskProbe:
             f.warn(f"{text} < {warn:g} %")
         else:
             f.ok(text)
+
+
+KIND = Kind(DiskProbeConfig, lambda cfg, _client: DiskProbe(cfg))

@@ -7,15 +7,18 @@ the event loop, gives the rcode, and honours `lifetime`.
 
 from __future__ import annotations
 
+import ipaddress
 import time
+from typing import Literal
 
 import dns.asyncresolver
 import dns.exception
 import dns.rcode
 import dns.resolver
+from pydantic import field_validator
 
 from probes.base import Findings, ProbeResult, Status, describe, fmt_ms, single
-from probes.config import DnsProbeConfig
+from probes.kind import Duration, Kind, KindConfig, Port, Threshold
 
 
 def resolver_for(cfg: DnsProbeConfig) -> dns.asyncresolver.Resolver:
@@ -29,6 +32,30 @@ def resolver_for(cfg: DnsProbeConfig) -> dns.asyncresolver.Resolver:
     resolver.timeout = min(2.0, cfg.timeout)
     resolver.lifetime = cfg.timeout
     return resolver
+
+
+class DnsProbeConfig(KindConfig):
+    """Resolves `host` (record `type`) via the system or a configured nameserver."""
+
+    kind: Literal["dns"] = "dns"
+    timeout: Duration = 3.0
+    host: str
+    type: Literal["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "PTR", "SOA", "CAA"] = "A"
+    nameserver: str | None = None
+    port: Port = 53
+    tcp: bool = False
+    expect: list[str] | None = None
+    warn_latency: Threshold = 0.5
+
+    @field_validator("nameserver")
+    @classmethod
+    def _ip(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ipaddress.ip_address(v)
+            except ValueError:
+                raise ValueError("an IP address") from None
+        return v
 
 
 class DnsProbe:
@@ -87,3 +114,6 @@ def _rcode_text(exc: dns.resolver.NoNameservers) -> str:
         if response is not None and hasattr(response, "rcode"):
             return str(dns.rcode.to_text(response.rcode()))
     return " ".join(str(exc).split())
+
+
+KIND = Kind(DnsProbeConfig, lambda cfg, _client: DnsProbe(cfg))

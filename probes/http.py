@@ -9,14 +9,48 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
+from pydantic import Field, field_validator
 
 from probes.base import Findings, ProbeResult, Status, describe, fmt_ms, single
-from probes.config import HttpProbeConfig
+from probes.kind import Kind, KindConfig, Threshold, check_port, url_secrets
 
 MAX_BODY = 256 * 1024  # bytes read for body checks; the rest is not downloaded
 _MISSING = object()
+
+
+class HttpProbeConfig(KindConfig):
+    """GET/HEAD `url`; status in `expect_status` (default 200–399); latency; body checks."""
+
+    kind: Literal["http"] = "http"
+    url: str
+    method: Literal["GET", "HEAD"] = "GET"
+    expect_status: list[Annotated[int, Field(ge=100, le=599)]] | None = None
+    warn_latency: Threshold = 1.0
+    body_contains: str | None = None
+    json_path: str | None = None
+    json_equals: Any = None
+    follow_redirects: bool = True
+    verify: bool = True
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("an http:// or https:// URL")
+        check_port(parts, "an http:// or https:// URL")
+        return v
+
+    def secrets(self) -> list[str]:
+        return url_secrets(self.url) + list(self.headers.values())
+
+    def shares_http_client(self) -> bool:
+        return self.verify  # an unverified probe gets a client of its own
 
 
 class HttpProbe:
@@ -132,3 +166,6 @@ def json_lookup(doc: object, path: str) -> object:
 def _short(value: object) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 60 else text[:59] + "…"
+
+
+KIND = Kind(HttpProbeConfig, lambda cfg, client: HttpProbe(cfg, client if cfg.verify else None))

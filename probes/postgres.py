@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import asyncpg
+from pydantic import field_validator
 
 from probes.base import Findings, ProbeResult, Status, describe, fmt_bytes, fmt_seconds, single
-from probes.config import PostgresProbeConfig
+from probes.kind import Duration, Kind, KindConfig, Percent, Threshold, url_secrets
 from probes.redact import mask_sql
 
 APPLICATION_NAME = "incidentbot-probe"
@@ -113,6 +115,40 @@ async def connect(cfg: PostgresProbeConfig) -> asyncpg.Connection:
             "default_transaction_read_only": "on",
         },
     )
+
+
+class PostgresProbeConfig(KindConfig):
+    """Readiness and diagnostics of one PostgreSQL database (use a pg_monitor role)."""
+
+    kind: Literal["postgres"] = "postgres"
+    dsn: str
+    statement_timeout: Duration = 3.0
+    lock_timeout: Duration = 1.0
+    long_query: Threshold = 30.0
+    long_query_fail: Threshold = 300.0
+    lock_wait_warn: Threshold = 10.0
+    lock_wait_fail: Threshold = 60.0
+    warn_connections_pct: Percent = 80.0
+    fail_connections_pct: Percent = 100.0
+
+    @field_validator("dsn")
+    @classmethod
+    def _pg_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("a postgresql:// URL")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValueError("a postgresql:// URL with a numeric port") from None
+        return v
+
+    def target_key(self) -> str | None:
+        parts = urlsplit(self.dsn)
+        return f"postgres:{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+    def secrets(self) -> list[str]:
+        return url_secrets(self.dsn)
 
 
 class PostgresProbe:
@@ -284,3 +320,6 @@ class PostgresProbe:
             f.warn(text)
         else:
             f.info(text)
+
+
+KIND = Kind(PostgresProbeConfig, lambda cfg, _client: PostgresProbe(cfg))

@@ -20,9 +20,16 @@ from dataclasses import replace
 from urllib.parse import quote
 
 from probes.base import ProbeResult
-from probes.config import SECRET_PARAMS, sent_fragments
+from probes.kind import SECRET_PARAMS
 
 MASK = "***"
+
+
+def sent_fragments(send: str) -> list[str]:
+    """`send` as a whole and line by line, trimmed: the forms an echo can show it in."""
+    lines = [line.strip() for line in send.splitlines()]
+    return list(dict.fromkeys(f for f in [send, send.strip(), *lines] if f))
+
 
 # scheme://user:password@  – the password runs to the LAST '@' before the path, so a
 # password containing '@' or ':' is masked whole.

@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from pydantic import Field, field_validator, model_validator
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import (
@@ -31,7 +33,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from probes.base import Findings, ProbeResult, Status, describe, fmt_ms, single
-from probes.config import RedisProbeConfig
+from probes.kind import (
+    Duration,
+    Kind,
+    KindConfig,
+    Percent,
+    Threshold,
+    check_port,
+    url_secrets,
+)
 from probes.redact import redis_command
 
 CLIENT_NAME = "incidentbot-probe"
@@ -50,6 +60,42 @@ def client_for(cfg: RedisProbeConfig) -> aioredis.Redis:
         client_name=CLIENT_NAME,
         decode_responses=False,
     )
+
+
+class RedisProbeConfig(KindConfig):
+    """PING, INFO and SLOWLOG of one Redis (use an ACL user limited to those commands)."""
+
+    kind: Literal["redis"] = "redis"
+    url: str
+    socket_timeout: Duration | None = None
+    warn_memory_pct: Percent = 90.0
+    warn_clients_pct: Percent = 90.0
+    warn_hit_ratio: Annotated[float, Field(ge=0, le=1)] = 0.8
+    sample_interval: Threshold = 0.0
+    slowlog_count: Annotated[int, Field(ge=0, le=128)] = 10
+    slowlog_min: Threshold = 0.01  # list only entries at least this slow (Redis' own default)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("a redis://, rediss:// or unix:// URL")
+        check_port(parts, "a redis:// URL")
+        return v
+
+    @model_validator(mode="after")
+    def _sample_fits(self) -> RedisProbeConfig:
+        if self.sample_interval >= self.timeout:
+            raise ValueError("sample_interval shorter than timeout")
+        return self
+
+    def target_key(self) -> str | None:
+        parts = urlsplit(self.url)
+        return f"redis:{parts.hostname}:{parts.port or 6379}{parts.path}"
+
+    def secrets(self) -> list[str]:
+        return url_secrets(self.url)
 
 
 class RedisProbe:
@@ -260,3 +306,6 @@ async def _close(client: aioredis.Redis) -> None:
             await client.aclose()
     except (TimeoutError, OSError, RedisError):
         pass
+
+
+KIND = Kind(RedisProbeConfig, lambda cfg, _client: RedisProbe(cfg))

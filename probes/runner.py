@@ -28,23 +28,8 @@ from dataclasses import dataclass, replace
 import httpx
 
 from probes.base import Probe, ProbeConfig, ProbeResult, Status, describe
-from probes.config import (
-    DiskProbeConfig,
-    DnsProbeConfig,
-    HttpProbeConfig,
-    PostgresProbeConfig,
-    RedisProbeConfig,
-    TcpProbeConfig,
-    TlsProbeConfig,
-)
-from probes.disk import DiskProbe
-from probes.dns import DnsProbe
-from probes.http import HttpProbe
-from probes.postgres import PostgresProbe
 from probes.redact import Redactor
-from probes.redis import RedisProbe
-from probes.tcp import TcpProbe
-from probes.tls import TlsProbe
+from probes.registry import KINDS
 
 DEFAULT_CONCURRENCY = 64  # an on-demand run starts (nearly) everything at once
 DEFAULT_RUN_DEADLINE = 10.0
@@ -97,22 +82,15 @@ class RunReport:
 
 
 def build_probe(config: ProbeConfig, http_client: httpx.AsyncClient | None = None) -> Probe:
-    """The probe for a parsed config; HTTP probes with `verify: true` share `http_client`."""
-    if isinstance(config, HttpProbeConfig):
-        return HttpProbe(config, http_client if config.verify else None)
-    if isinstance(config, PostgresProbeConfig):
-        return PostgresProbe(config)
-    if isinstance(config, RedisProbeConfig):
-        return RedisProbe(config)
-    if isinstance(config, DnsProbeConfig):
-        return DnsProbe(config)
-    if isinstance(config, TlsProbeConfig):
-        return TlsProbe(config)
-    if isinstance(config, TcpProbeConfig):
-        return TcpProbe(config)
-    if isinstance(config, DiskProbeConfig):
-        return DiskProbe(config)
-    raise TypeError(f"no probe for kind {config.kind!r}")
+    """The probe for a parsed config, built by its kind (`probes.registry.KINDS`).
+
+    `http_client` is the run's shared client, offered to kinds that use one (HTTP probes
+    with `verify: true`). Raises TypeError for a config no registered kind owns.
+    """
+    kind = KINDS.get(config.kind)
+    if kind is None or not isinstance(config, kind.config):
+        raise TypeError(f"no probe for kind {config.kind!r}")
+    return kind.build(config, http_client)
 
 
 class Runner:
@@ -180,7 +158,7 @@ class Runner:
             key = c.target_key()
             if key is not None and key not in per_target:
                 per_target[key] = asyncio.Semaphore(self.per_target)
-        needs_http = any(isinstance(c, HttpProbeConfig) and c.verify for c in configs)
+        needs_http = any(c.shares_http_client() for c in configs)
         async with contextlib.AsyncExitStack() as stack:
             client = None
             if needs_http:

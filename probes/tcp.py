@@ -9,12 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Literal
 
 from probes.base import Findings, ProbeResult, Status, describe, fmt_ms, single
-from probes.config import TcpProbeConfig
-from probes.redact import mask_echo
+from probes.kind import Duration, Kind, KindConfig, Port, Threshold
+from probes.redact import mask_echo, sent_fragments
 
 MAX_REPLY = 1024
+
+
+class TcpProbeConfig(KindConfig):
+    """Connects to `host:port`; optionally sends `send` and expects `expect` in the reply.
+
+    The `send` text is never shown in a result (a server that echoes it gets `***`); with
+    `secret: true` (`send: "AUTH ${REDIS_PASSWORD}\r\n"`) it is also masked wherever else
+    it could surface, like any configured password.
+    """
+
+    kind: Literal["tcp"] = "tcp"
+    timeout: Duration = 3.0
+    host: str
+    port: Port
+    send: str | None = None
+    secret: bool = False
+    expect: str | None = None
+    warn_latency: Threshold = 1.0
+
+    def secrets(self) -> list[str]:
+        if not self.secret or not self.send:
+            return []
+        return sent_fragments(self.send)
 
 
 class TcpProbe:
@@ -68,3 +92,6 @@ async def _read_until(reader: asyncio.StreamReader, needle: bytes) -> bytes:
             break
         buf += chunk
     return buf
+
+
+KIND = Kind(TcpProbeConfig, lambda cfg, _client: TcpProbe(cfg))

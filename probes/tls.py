@@ -12,12 +12,14 @@ import asyncio
 import ssl
 import time
 from datetime import UTC, datetime
+from typing import Annotated, Literal
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from pydantic import Field, model_validator
 
 from probes.base import Findings, ProbeResult, Status, describe, single
-from probes.config import TlsProbeConfig
+from probes.kind import Kind, KindConfig, Port
 
 
 def _context(cfg: TlsProbeConfig, verify: bool) -> ssl.SSLContext:
@@ -54,6 +56,24 @@ async def _handshake(cfg: TlsProbeConfig, verify: bool) -> tuple[bytes, str, str
                 await writer.wait_closed()
         except (TimeoutError, OSError, ssl.SSLError):
             pass
+
+
+class TlsProbeConfig(KindConfig):
+    """Verified TLS handshake with `host:port`; days until the certificate expires."""
+
+    kind: Literal["tls"] = "tls"
+    host: str
+    port: Port = 443
+    server_name: str | None = None
+    ca_file: str | None = None
+    warn_days: Annotated[float, Field(ge=0)] = 14
+    fail_days: Annotated[float, Field(ge=0)] = 3
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TlsProbeConfig:
+        if self.fail_days > self.warn_days:
+            raise ValueError("fail_days no greater than warn_days")
+        return self
 
 
 class TlsProbe:
@@ -97,3 +117,6 @@ class TlsProbe:
 def _cn(name: x509.Name) -> str:
     attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(attrs[0].value) if attrs else name.rfc4514_string() or "(empty)"
+
+
+KIND = Kind(TlsProbeConfig, lambda cfg, _client: TlsProbe(cfg))

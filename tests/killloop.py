@@ -281,7 +281,7 @@ async def run_kill_loop(
                 on_slack = k % 2 == 0
                 seen = len(slack.messages) if on_slack else len(discord.messages)
                 await _until(
-                    lambda s=seen, o=on_slack: (
+                    lambda s=seen, o=on_slack: (  # type: ignore[misc]  # mypy cannot infer it
                         (len(slack.messages) if o else len(discord.messages)) > s
                     ),
                     60,

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -104,7 +104,7 @@ class FakeService:
             return _json(canned.status, canned.body, canned.headers)
         return response
 
-    async def start(self) -> FakeService:
+    async def start(self) -> Self:
         app = web.Application(middlewares=[self._middleware])
         self.routes(app)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)

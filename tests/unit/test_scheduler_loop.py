@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.model import Actor, ChannelRef
 from bot.core.ports import Timer
 from tests.stack import T0, Stack, make_stack
 
@@ -28,7 +29,12 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Stack, list[int]]]:
         return await real_step(now)
 
     stack.scheduler.step = counted  # type: ignore[method-assign]  # count loop iterations
-    stack.service.on_commit = lambda: (stack.scheduler.wake(), stack.dispatcher.wake())
+
+    def wake_both() -> None:
+        stack.scheduler.wake()
+        stack.dispatcher.wake()
+
+    stack.service.on_commit = wake_both
     tasks = [
         asyncio.create_task(stack.scheduler.run()),
         asyncio.create_task(stack.dispatcher.run()),
@@ -95,7 +101,7 @@ async def test_lateness_is_reported_per_fired_timer(tmp_path: Path) -> None:
     await stack.aclose()
 
 
-def _who() -> tuple[object, object]:
+def _who() -> tuple[Actor, ChannelRef]:
     from tests.stack import ALICE, HERE
 
     return ALICE, HERE

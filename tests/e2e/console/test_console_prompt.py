@@ -46,7 +46,7 @@ class Terminal:
             codec_errors="replace",
         )
         # Answer the terminal's queries (cursor position reports) like a real terminal.
-        self.screen.write_process_input = self.child.send
+        self.screen.write_process_input = self.child.send  # type: ignore[method-assign]
 
     def rows(self) -> list[str]:
         return [line.rstrip() for line in self.screen.display]

@@ -23,7 +23,7 @@ async def test_bad_option_values_get_clear_ephemeral_errors(
     ]
     for sub, options, expected in cases:
         rec = await fake.slash(sub, options)
-        await fake.wait_for(lambda rec=rec: rec.callbacks)
+        await fake.wait_for(lambda rec=rec: rec.callbacks)  # type: ignore[misc]  # mypy cannot infer it
         assert rec.ephemeral, sub
         assert expected in rec.text(), (sub, rec.text())
         assert "Traceback" not in rec.text()

@@ -55,7 +55,7 @@ async def test_lifecycle_declare_thread_update_resolve(fake: FakeDiscord, bot: D
     assert not ops["embeds"]
     # checklist and probe output in the thread
     in_thread = await fake.wait_for(
-        lambda: (m := fake.messages_in(thread["id"])) and len(m) >= 2 and m
+        lambda: m if len(m := fake.messages_in(thread["id"])) >= 2 else None
     )
     texts = [message_text(m) for m in in_thread]
     assert any("5-MINUTE TRIAGE: INC-1" in t for t in texts)

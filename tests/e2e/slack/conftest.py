@@ -8,6 +8,7 @@ import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import pytest
 from pydantic import SecretStr
@@ -44,20 +45,25 @@ class PaceTime:
         await asyncio.sleep(max(0.0, seconds))
 
 
-class SlackBot:
+C = TypeVar("C", ManualClock, SystemClock)
+
+
+class SlackBot(Generic[C]):
     """One bot process: the real composition root (`App`) with the Slack platform, over a
-    SQLite file, against FakeSlack; `start`/`stop` like a process start and restart."""
+    SQLite file, against FakeSlack; `start`/`stop` like a process start and restart.
+    Generic in its clock, so a bot built on a `ManualClock` can be advanced."""
 
     def __init__(
         self,
         fake: FakeSlack,
         db: Path,
         mode: Mode,
-        clock: ManualClock | SystemClock,
+        clock: C,
         *,
         pace_interval: float = PACE_INTERVAL,
     ) -> None:
-        self.fake, self.db, self.mode, self.clock = fake, db, mode, clock
+        self.fake, self.db, self.mode = fake, db, mode
+        self.clock: C = clock
         self.pace_interval = pace_interval
 
     async def start(self) -> None:

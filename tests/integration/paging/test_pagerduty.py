@@ -8,14 +8,14 @@ import httpx
 import pytest
 
 from bot.core.model import Severity
-from bot.errors import DeliveryError, DeliveryRejected
 from bot.paging.pagerduty import PagerDutyPager
-from bot.paging.retry import RetryPolicy
-from tests.fakes.paging_services import FakePagerDuty, Scripted
+from tests.contract.pager_contract import PagerContract, Target
+from tests.fakes.paging_services import FakePagerDuty
 from tests.integration.paging.conftest import FAST, SleepRecorder, make_incident, make_notice
 
 KEY = "R0UTINGKEY0123456789abcdef012345"
 EM_KEY = "EMR0UTINGKEY456789abcdef01234567"
+WRONG_KEY = "WRONGKEY00000000000000000000000X"
 
 
 @pytest.fixture
@@ -135,111 +135,25 @@ async def test_contact_group_with_its_own_routing_key(
     assert pd.alerts[(EM_KEY, "INC-7:pagerduty:engineering_manager")]["status"] == "resolved"
 
 
-async def test_429_with_retry_after_is_honoured_then_succeeds(
-    pd: FakePagerDuty, client: httpx.AsyncClient, sleeps: SleepRecorder
-) -> None:
-    pd.script(Scripted(429, {"Retry-After": "3"}, {"status": "throttled"}))
-    await pager(pd, client, sleeps).page(make_notice(), make_incident())
+class TestPagerDutyContract(PagerContract[FakePagerDuty]):
+    STATES = ("triggered", "acknowledged", "resolved")
+    CREDENTIAL = KEY
+    WRONG_CREDENTIAL = WRONG_KEY
+    # The service quotes the key back; the pager masks it.
+    REFUSAL = "HTTP 400: Event object is invalid: Invalid routing key: ***"
 
-    assert sleeps.waits == [3.0]
-    assert len(pd.requests) == 2
-    assert pd.alerts[(KEY, "INC-7:pagerduty")]["status"] == "triggered"
+    @pytest.fixture
+    def service(self, pd: FakePagerDuty) -> FakePagerDuty:
+        return pd
 
+    def make_pager(self, service: FakePagerDuty, t: Target) -> PagerDutyPager:
+        return pager(
+            service, t.client, t.sleeps, routing_key=t.credential, url=t.url, policy=t.policy
+        )
 
-async def test_5xx_answers_are_retried_with_growing_backoff(
-    pd: FakePagerDuty, client: httpx.AsyncClient, sleeps: SleepRecorder
-) -> None:
-    pd.script(Scripted(500, body={"error": "oops"}), Scripted(502), Scripted(503))
-    await pager(pd, client, sleeps).page(make_notice(), make_incident())
+    def state(self, service: FakePagerDuty) -> str | None:
+        alert = service.alerts.get((KEY, "INC-7:pagerduty"))
+        return None if alert is None else str(alert["status"])
 
-    assert len(pd.requests) == 4
-    assert len(sleeps.waits) == 3
-    # Equal jitter: the n-th wait lies in [d/2, d] with d = base * 2**(n-1), capped.
-    for n, wait in enumerate(sleeps.waits, start=1):
-        ceiling = min(FAST.max_delay, FAST.base_delay * 2 ** (n - 1))
-        assert ceiling / 2 <= wait <= ceiling
-    assert pd.alerts[(KEY, "INC-7:pagerduty")]["status"] == "triggered"
-
-
-async def test_retry_budget_exhausted_raises_with_the_last_retry_after(
-    pd: FakePagerDuty, client: httpx.AsyncClient, sleeps: SleepRecorder
-) -> None:
-    pd.script(*[Scripted(503, {"Retry-After": "2"}, {"message": "maintenance"})] * 4)
-    with pytest.raises(DeliveryError) as caught:
-        await pager(pd, client, sleeps).page(make_notice(), make_incident())
-
-    assert not isinstance(caught.value, DeliveryRejected)
-    assert caught.value.retry_after == 2.0
-    assert "gave up after 4 attempts" in str(caught.value)
-    assert "HTTP 503: maintenance" in str(caught.value)
-    assert len(pd.requests) == 4
-    assert sleeps.waits == [2.0, 2.0, 2.0]
-
-
-async def test_long_retry_after_goes_back_to_the_outbox_at_once(
-    pd: FakePagerDuty, client: httpx.AsyncClient, sleeps: SleepRecorder
-) -> None:
-    pd.script(Scripted(429, {"Retry-After": "120"}))
-    with pytest.raises(DeliveryError) as caught:
-        await pager(pd, client, sleeps).page(make_notice(), make_incident())
-
-    assert caught.value.retry_after == 120.0
-    assert len(pd.requests) == 1
-    assert sleeps.waits == []
-
-
-async def test_permanent_400_is_rejected_at_once_and_redacts_the_key(
-    pd: FakePagerDuty, client: httpx.AsyncClient, sleeps: SleepRecorder
-) -> None:
-    wrong = "WRONGKEY00000000000000000000000X"
-    with pytest.raises(DeliveryRejected) as caught:
-        await pager(pd, client, sleeps, routing_key=wrong).page(make_notice(), make_incident())
-
-    text = str(caught.value)
-    assert "HTTP 400" in text
-    assert "Invalid routing key: ***" in text  # the service quoted it back; we did not
-    assert wrong not in text
-    assert pd.url not in text
-    assert len(pd.requests) == 1
-    assert sleeps.waits == []
-
-
-async def test_connection_refused_retries_then_fails(
-    client: httpx.AsyncClient, sleeps: SleepRecorder, unused_port: int
-) -> None:
-    p = PagerDutyPager(
-        "pagerduty",
-        client=client,
-        routing_key=KEY,
-        url=f"http://127.0.0.1:{unused_port}",
-        policy=FAST,
-        sleep=sleeps,
-    )
-    with pytest.raises(DeliveryError) as caught:
-        await p.page(make_notice(), make_incident())
-
-    text = str(caught.value)
-    assert "cannot connect" in text
-    assert "gave up after 4 attempts" in text
-    assert KEY not in text
-    assert caught.value.retry_after is None
-    assert len(sleeps.waits) == 3
-
-
-async def test_hung_service_is_cut_off_by_the_attempt_deadline(
-    pd: FakePagerDuty, client: httpx.AsyncClient, sleeps: SleepRecorder
-) -> None:
-    pd.script(Scripted(200, hang=True))
-    policy = RetryPolicy(attempts=2, base_delay=0.001, attempt_timeout=0.2)
-    await pager(pd, client, sleeps, policy=policy).page(make_notice(), make_incident())
-
-    assert len(pd.requests) == 2
-    assert pd.alerts[(KEY, "INC-7:pagerduty")]["status"] == "triggered"
-
-
-async def test_unknown_action_is_rejected_without_a_request(
-    pd: FakePagerDuty, client: httpx.AsyncClient, sleeps: SleepRecorder
-) -> None:
-    with pytest.raises(DeliveryRejected, match="expected trigger, acknowledge or resolve"):
-        await pager(pd, client, sleeps).page(make_notice("escalate"), make_incident())
-    assert pd.requests == []
+    def alert_keys(self, service: FakePagerDuty) -> list[str]:
+        return [dedup for _, dedup in service.alerts]

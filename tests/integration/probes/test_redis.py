@@ -46,6 +46,7 @@ async def test_slowlog_shows_command_and_key_but_never_values(
 ) -> None:
     key = f"probe:test:{uuid.uuid4().hex[:8]}"
     old = (await admin.config_get("slowlog-log-slower-than"))["slowlog-log-slower-than"]
+    assert old is not None
     try:
         await admin.config_set("slowlog-log-slower-than", 0)
         await admin.set(key, "secret-value-abc")
@@ -66,6 +67,7 @@ async def test_slowlog_lists_only_commands_that_were_slow(
     probe's own INFO) is not "slow": it is counted, never listed as `slow: 0.0 ms`."""
     key = f"probe:fast:{uuid.uuid4().hex[:8]}"
     old = (await admin.config_get("slowlog-log-slower-than"))["slowlog-log-slower-than"]
+    assert old is not None
     try:
         await admin.config_set("slowlog-log-slower-than", 0)  # as briefly as possible: shared
         await admin.set(key, "v")

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from bot.core.messages import Message, Notice, NoticeKind
 from bot.core.model import Severity
 from bot.errors import DeliveryRejected
+from bot.log import Redactor
 from bot.paging.event import OPSGENIE_PRIORITY, PAGERDUTY_SEVERITY, page_action, truncate
 from bot.paging.retry import (
-    Redactor,
     RetryPolicy,
     describe_response,
     parse_retry_after,
