@@ -116,7 +116,8 @@ class SqlStore(ABC, Generic[C]):
         """Writes `change` for incident `number` inside the caller's transaction."""
         if change.request is not None:
             # Recorded with the change it caused: a redelivered request writes nothing.
-            key = {"key": change.request, "at": self._at(_wall_clock())}
+            assert change.request_at is not None  # Change refuses a key without its time
+            key = {"key": change.request, "at": self._at(change.request_at)}
             if not await self._rows(conn, sql.RECORD_KEY, key):
                 raise DuplicateRequest(change.request)
         await self._write_rows(conn, number, change)
@@ -256,9 +257,3 @@ class SqlStore(ABC, Generic[C]):
                 self._last_prune = now
                 await self._rows(conn, sql.PRUNE_KEYS, {"before": self._at(now - sql.KEEP_KEYS)})
         return fresh
-
-
-def _wall_clock() -> datetime:
-    from datetime import UTC
-
-    return datetime.now(UTC)
