@@ -57,3 +57,13 @@ def sqlite_path(url: str) -> str:
     if path != ":memory:":
         path = str(Path(path))
     return path
+
+
+__all__ = [
+    "EXPECTED_FORMS",
+    "POSTGRES_SCHEMES",
+    "SQLITE_PREFIX",
+    "redact",
+    "scrub",
+    "sqlite_path",
+]

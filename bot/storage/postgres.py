@@ -243,3 +243,8 @@ class PostgresStore(SqlStore[asyncpg.Connection]):
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """Row tuples transposed into `width` parallel arrays (for unnest)."""
     return [[row[i] for row in rows] for i in range(width)]
+
+
+__all__ = [
+    "PostgresStore",
+]

@@ -163,3 +163,32 @@ PRUNE_KEYS = "DELETE FROM seen_keys WHERE seen_at < :before"
 # Redeliveries come within minutes; a day of keys is plenty, pruned at most hourly.
 PRUNE_EVERY = timedelta(hours=1)
 KEEP_KEYS = timedelta(days=1)
+
+
+__all__ = [
+    "COUNT_OPEN",
+    "DEAD_NOTICES",
+    "ERROR_LIMIT",
+    "FIND_BY_THREAD",
+    "GET_INCIDENT",
+    "KEEP_KEYS",
+    "NEXT_DUE_AT",
+    "NOTICE_DEAD",
+    "NOTICE_DELIVERED",
+    "NOTICE_FAILED",
+    "PRUNE_EVERY",
+    "PRUNE_KEYS",
+    "RECORD_KEY",
+    "RELEASE_NOTICES",
+    "RELEASE_TIMERS",
+    "SELECT_INCIDENT",
+    "SET_THREAD",
+    "TIMELINE",
+    "UPDATE_INCIDENT",
+    "Dialect",
+    "bind",
+    "incident_params",
+    "insert_incident",
+    "listing",
+    "render",
+]

@@ -205,3 +205,8 @@ class SqliteStore(SqlStore[aiosqlite.Connection]):
             await conn.executemany(_UPSERT_TIMER, upserts)
         if deletes:
             await conn.executemany(_DELETE_TIMER, deletes)
+
+
+__all__ = [
+    "SqliteStore",
+]

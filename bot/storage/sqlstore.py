@@ -257,3 +257,8 @@ class SqlStore(ABC, Generic[C]):
                 self._last_prune = now
                 await self._rows(conn, sql.PRUNE_KEYS, {"before": self._at(now - sql.KEEP_KEYS)})
         return fresh
+
+
+__all__ = [
+    "SqlStore",
+]
