@@ -1,9 +1,11 @@
 """`SqlStore`: the `IncidentStore` methods both SQL engines share, written once.
 
 An engine subclasses it with its connection type and supplies connection handling
-(`_reading`, `_writing`, `_transaction`), how a statement runs (`_rows`), its time codec
-and dialect, and what truly differs: the incident-number allocation (`_insert_incident`),
-the batch writes of a `Change` (`_write_rows`), migrations and the claims.
+(`_reading`, `_writing`, `_transaction`), how the driver runs a rendered statement
+(`_fetch`), its time codec and dialect, and what truly differs: the incident-number
+allocation (`_insert_incident`), the claim and lane-head statements, the batch writes of
+a `Change` (`_write_rows`) and migrations. Statements are those of `bot.storage.sql`,
+with named parameters bound per dialect.
 """
 
 from __future__ import annotations
