@@ -37,12 +37,19 @@ class Change:
     `request` is an idempotency key (a platform's request id) recorded in the same
     transaction: if it was recorded before, nothing is written and `DuplicateRequest` is
     raised — so a command is marked done exactly when its effects are.
+    `request_at` is when the request was handled (the injected clock's `now`), required
+    with `request`: the key is stamped with it and ages like `first_time`'s keys.
     """
 
     timeline: Sequence[TimelineEntry] = ()
     notices: Sequence[Notice] = ()
     timers: Mapping[TimerKind, datetime | None] = field(default_factory=dict)
     request: str | None = None
+    request_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.request is not None and self.request_at is None:
+            raise ValueError(f"request key {self.request!r} given without request_at")
 
 
 @dataclass(frozen=True, slots=True)

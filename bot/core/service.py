@@ -368,7 +368,7 @@ class IncidentService:
             inc = await self._get(number)
             now = self.clock.now()
             new, timeline, notices, reply = fn(inc, now)
-            change = Change(timeline, notices, self.policy.timers(new), request=key)
+            change = Change(timeline, notices, self.policy.timers(new), request=key, request_at=now)
             try:
                 await self.store.commit(new, change)
             except ConflictError:
@@ -413,7 +413,7 @@ class IncidentService:
         created = await self.store.create(
             inc,
             lambda numbered: dataclasses.replace(
-                self.actions.declared(cmd, numbered, now, probes), request=key
+                self.actions.declared(cmd, numbered, now, probes), request=key, request_at=now
             ),
         )
         self.on_commit()

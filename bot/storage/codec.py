@@ -236,3 +236,21 @@ def notice_from(row: Row, tc: TimeCodec) -> Notice:
         claims=int(row["claims"]),
         first_claimed_at=tc.decode(first) if first is not None else None,
     )
+
+
+__all__ = [
+    "EPOCH",
+    "INCIDENT_COLUMNS",
+    "NOTICE_CLAIM_COLUMNS",
+    "Row",
+    "TimeCodec",
+    "actor_from",
+    "actor_json",
+    "incident_from",
+    "incident_values",
+    "notice_from",
+    "notice_values",
+    "timeline_from",
+    "timeline_values",
+    "utc",
+]

@@ -88,3 +88,16 @@ def describe(url: str) -> str:
             return redact(url)
         return f"SQLite {path if path == ':memory:' else Path(path).resolve()}"
     return f"PostgreSQL {redact(url)}"
+
+
+__all__ = [
+    "DEFAULT_DB_NAME",
+    "EXPECTED_FORMS",
+    "POSTGRES_SCHEMES",
+    "SQLITE_PREFIX",
+    "default_data_dir",
+    "describe",
+    "redact",
+    "scrub",
+    "sqlite_path",
+]

@@ -59,3 +59,11 @@ def sqlite_statements(script: str) -> list[str]:
 
 def _has_code(sql: str) -> bool:
     return any(line.strip() and not line.strip().startswith("--") for line in sql.splitlines())
+
+
+__all__ = [
+    "SCHEMA_VERSION_TABLE",
+    "Migration",
+    "migrations",
+    "sqlite_statements",
+]

@@ -389,20 +389,43 @@ class StoreContract:
     async def test_request_key_is_written_with_the_change_and_only_once(
         self, store: IncidentStore
     ) -> None:
-        created = await store.create(make_incident(), Change([declared()], request="slack:e1"))
+        created = await store.create(
+            make_incident(), Change([declared()], request="slack:e1", request_at=T0)
+        )
         with pytest.raises(DuplicateRequest):
-            await store.create(make_incident("again"), Change([declared()], request="slack:e1"))
+            await store.create(
+                make_incident("again"), Change([declared()], request="slack:e1", request_at=T0)
+            )
         entry = TimelineEntry(T0, "note", "once", ALICE)
-        committed = await store.commit(created, Change([entry], [note("n")], request="slack:e2"))
+        committed = await store.commit(
+            created, Change([entry], [note("n")], request="slack:e2", request_at=T0)
+        )
         with pytest.raises(DuplicateRequest):
-            await store.commit(committed, Change([entry], [note("n")], request="slack:e2"))
+            await store.commit(
+                committed, Change([entry], [note("n")], request="slack:e2", request_at=T0)
+            )
         # the refused writes wrote nothing: no second incident, no version bump, one note
         assert [i.number for i in await store.list_incidents()] == [created.number]
         assert (await store.get(created.number)) == committed
         assert [e.text for e in await store.timeline(created.number)] == ["declared", "once"]
         assert not await store.first_time("slack:e2", T0)  # one key space with first_time
-        nxt = await store.create(make_incident("next"), Change(request="slack:e3"))
+        nxt = await store.create(make_incident("next"), Change(request="slack:e3", request_at=T0))
         assert nxt.number == created.number + 1  # the refused create left no gap
+
+    async def test_a_request_key_is_stamped_with_the_given_time_and_ages_like_first_time(
+        self, store: IncidentStore
+    ) -> None:
+        # Stamped with `request_at` (the injected clock), not the wall clock: a day after
+        # T0 the key is pruned like any `first_time` key, whatever the real date is.
+        created = await store.create(
+            make_incident(), Change([declared()], request="slack:old", request_at=T0)
+        )
+        await store.commit(
+            created, Change(request="slack:recent", request_at=T0 + timedelta(days=2))
+        )
+        assert await store.first_time("slack:fresh", T0 + timedelta(days=2, hours=1)) is True
+        assert await store.first_time("slack:old", T0 + timedelta(days=2, hours=1)) is True
+        assert await store.first_time("slack:recent", T0 + timedelta(days=2, hours=1)) is False
 
     async def test_a_change_that_fails_does_not_record_its_request_key(
         self, store: IncidentStore
@@ -410,8 +433,8 @@ class StoreContract:
         created = await store.create(make_incident(), Change())
         stale = created.evolve(version=created.version + 5)
         with pytest.raises(ConflictError):
-            await store.commit(stale, Change([declared()], request="slack:retry-me"))
-        await store.commit(created, Change([declared()], request="slack:retry-me"))
+            await store.commit(stale, Change([declared()], request="slack:retry-me", request_at=T0))
+        await store.commit(created, Change([declared()], request="slack:retry-me", request_at=T0))
         assert [e.kind for e in await store.timeline(created.number)] == ["declared"]
 
     async def test_timeline_oldest_first(self, store: IncidentStore) -> None:
