@@ -17,7 +17,7 @@ from bot.core import reach
 from bot.core.messages import Message, Notice, NoticeKind, Reply, people_in
 from bot.core.model import Actor, Incident, Role, Severity, Status, TimelineEntry
 from bot.core.policy import Policy, format_duration
-from bot.core.ports import Change
+from bot.core.records import Change
 from bot.core.templates import postmortem_markdown, utc, when
 from bot.core.views import Views
 from bot.errors import UserError

@@ -9,7 +9,7 @@ from bot.core.actions import Actions, Mutation, Outcome, thread
 from bot.core.messages import Message, Notice, Reply
 from bot.core.model import Incident, TimelineEntry, TimerKind
 from bot.core.policy import format_duration
-from bot.core.ports import Timer
+from bot.core.records import Timer
 from bot.core.templates import utc
 
 

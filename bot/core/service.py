@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from bot.core import commands as c
+from bot.core import grammar as g
 from bot.core.actions import Actions, Mutation, Outcome, thread
 from bot.core.messages import Message, Modal, ModalKind, Notice, Reply
 from bot.core.model import (
@@ -30,8 +31,9 @@ from bot.core.model import (
     TimelineEntry,
 )
 from bot.core.policy import Policy
-from bot.core.ports import Change, Clock, IncidentStore, ProbeReport, ProbeRunner, Timer
+from bot.core.ports import Clock, IncidentStore, ProbeRunner
 from bot.core.reactions import Reactions
+from bot.core.records import Change, ProbeReport, Timer
 from bot.core.templates import Templates
 from bot.core.views import LIST_PAGE, Views
 from bot.core.visibility import Viewer, may_see, private_refusal
@@ -82,7 +84,7 @@ class IncidentService:
     # ------------------------------------------------------------------ entry points
 
     def help_text(self, topic: str = "") -> str:
-        return c.help_text(topic)
+        return g.help_text(topic)
 
     async def open_incidents(self, actor: Actor, where: ChannelRef) -> list[Incident]:
         """The newest 100 open incidents that `actor`, asking privately from `where`, may see
@@ -103,7 +105,7 @@ class IncidentService:
         """Parses and handles a command line; a parse error becomes an error Reply."""
         started = time.perf_counter()
         try:
-            cmd = c.parse(text, self.lexicon)
+            cmd = g.parse(text, self.lexicon)
         except UserError as exc:
             self.on_command(None, reply := Reply.error(str(exc)), time.perf_counter() - started)
             return reply
@@ -151,7 +153,7 @@ class IncidentService:
     ) -> Reply:
         """A button: `snooze` ("INC-3 30m") or `post_update` ("INC-3")."""
         words = value.split()
-        number = c.parse_incident(words[0]) if words else None
+        number = g.parse_incident(words[0]) if words else None
         if number is None:
             return Reply.error(f"This button is not tied to an incident ({value[:40]!r}).")
         if action == "snooze" and len(words) == 2:
@@ -238,7 +240,7 @@ class IncidentService:
         actor = viewer.actor
         match cmd:
             case c.Help(topic):
-                return Reply(Message(title="incidentbot help", body=c.help_text(topic)))
+                return Reply(Message(title="incidentbot help", body=g.help_text(topic)))
             case c.ListIncidents(severity, page):
                 return Reply(await self._listing(viewer, severity, page))
             case c.Declare():

@@ -8,7 +8,7 @@ from datetime import datetime
 from bot.core.messages import Button, Message, people_in
 from bot.core.model import Incident, Severity, Status, TimelineEntry
 from bot.core.policy import Policy, format_duration
-from bot.core.ports import ProbeReport
+from bot.core.records import ProbeReport
 from bot.core.templates import Templates, commander_label, timeline_lines, utc, when
 
 STATUS_WORD = {

@@ -22,7 +22,7 @@ import aiosqlite
 
 from bot.core.messages import Notice
 from bot.core.model import ChannelRef, Incident, Severity, TimelineEntry, TimerKind
-from bot.core.ports import Change, Timer
+from bot.core.records import Change, Timer
 from bot.errors import ConflictError, DuplicateRequest, InfraError
 from bot.storage import codec
 from bot.storage.codec import INCIDENT_COLUMNS, TimeCodec, utc
