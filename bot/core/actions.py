@@ -18,7 +18,7 @@ from bot.core.messages import Message, Notice, NoticeKind, Reply, people_in
 from bot.core.model import Actor, Incident, Role, Severity, Status, TimelineEntry
 from bot.core.policy import Policy, format_duration
 from bot.core.records import Change
-from bot.core.templates import postmortem_markdown, utc, when
+from bot.core.templates import postmortem_markdown, utc_stamp, when
 from bot.core.views import Views
 from bot.errors import UserError
 
@@ -240,7 +240,7 @@ class Actions:
                 [TimelineEntry(now, "update", text, actor)],
                 [post(new, self.policy.channel_for(new), msg)],
                 Reply.info(
-                    f"Update posted for {i.key}; next one due {utc(nxt)}.", incident=i.number
+                    f"Update posted for {i.key}; next one due {utc_stamp(nxt)}.", incident=i.number
                 ),
             )
 
@@ -265,7 +265,7 @@ class Actions:
     def resolve(self, summary: str, actor: Actor, cause: str = "") -> Mutation:
         def m(i: Incident, now: datetime) -> Outcome:
             if not i.is_open:
-                raise UserError(f"{i.key} is already resolved (at {utc(i.resolved_at)}).")
+                raise UserError(f"{i.key} is already resolved (at {utc_stamp(i.resolved_at)}).")
             new = i.evolve(
                 status=Status.RESOLVED,
                 resolved_at=now,
@@ -275,7 +275,7 @@ class Actions:
             )
             p = self.policy.of(new.severity)
             due = (
-                f"due by {utc(now + self.policy.postmortem_due)}"
+                f"due by {utc_stamp(now + self.policy.postmortem_due)}"
                 if p.postmortem == "required"
                 else "lightweight review"
                 if p.postmortem == "lightweight"
@@ -308,7 +308,8 @@ class Actions:
             if not i.is_open:
                 raise UserError(f"{i.key} is resolved; there is nothing to snooze.")
             new = i.evolve(snoozed_until=now + duration)
-            text = f"Next {i.key} reminder snoozed until {utc(new.snoozed_until)} by {actor.label}."
+            until = utc_stamp(new.snoozed_until)
+            text = f"Next {i.key} reminder snoozed until {until} by {actor.label}."
             entry = TimelineEntry(
                 now, "snooze", f"reminder snoozed {format_duration(duration)}", actor
             )

@@ -10,7 +10,7 @@ from bot.core.messages import Message, Notice, Reply
 from bot.core.model import Incident, TimelineEntry, TimerKind
 from bot.core.policy import format_duration
 from bot.core.records import Timer
-from bot.core.templates import utc
+from bot.core.templates import utc_stamp
 
 
 class Reactions:
@@ -92,7 +92,7 @@ class Reactions:
         # which moves on with every repeat.
         deadline = (i.resolved_at or due) + self.policy.postmortem_due
         late = f" (overdue by {format_duration(now - deadline)})" if now > deadline else ""
-        values = self.views.values(i, now, due=utc(deadline) + late)
+        values = self.views.values(i, now, due=utc_stamp(deadline) + late)
         msg = self.views.templates.render("postmortem_reminder", values, mentions=mentions)
         return (
             new,

@@ -83,9 +83,6 @@ class IncidentService:
 
     # ------------------------------------------------------------------ entry points
 
-    def help_text(self, topic: str = "") -> str:
-        return g.help_text(topic)
-
     async def open_incidents(self, actor: Actor, where: ChannelRef) -> list[Incident]:
         """The newest 100 open incidents that `actor`, asking privately from `where`, may see
         (for pickers such as Discord's autocomplete)."""

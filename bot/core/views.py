@@ -9,7 +9,7 @@ from bot.core.messages import Button, Message, people_in
 from bot.core.model import Incident, Severity, Status, TimelineEntry
 from bot.core.policy import Policy, format_duration
 from bot.core.records import ProbeReport
-from bot.core.templates import Templates, commander_label, timeline_lines, utc, when
+from bot.core.templates import Templates, commander_label, timeline_lines, utc_stamp, when
 
 STATUS_WORD = {
     Status.INVESTIGATING: "Investigating",
@@ -45,10 +45,9 @@ class Views:
             "title": inc.title,
             "severity": inc.severity.value,
             "status": STATUS_WORD[inc.status],
-            "status_word": STATUS_WORD[inc.status],
             "commander": commander_label(inc),
-            "start_time": utc(inc.declared_at),
-            "end_time": utc(inc.resolved_at),
+            "start_time": utc_stamp(inc.declared_at),
+            "end_time": utc_stamp(inc.resolved_at),
             "duration": format_duration(end - inc.declared_at),
             "cadence": format_duration(p.update_every),
             "respond_within": format_duration(p.respond_within),
