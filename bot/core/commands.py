@@ -109,9 +109,10 @@ class Help:
     topic: str = ""
 
 
-Command = (
-    Declare
-    | SetSeverity
+# The commands that act on (or show) one incident: each has `incident` (None: the one
+# the conversation is about).
+IncidentCommand = (
+    SetSeverity
     | SetCommander
     | AssignRole
     | SetStatus
@@ -123,6 +124,6 @@ Command = (
     | Postmortem
     | Snooze
     | ShowTimeline
-    | ListIncidents
-    | Help
 )
+
+Command = Declare | ListIncidents | Help | IncidentCommand

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,41 @@ from bot.errors import ConflictError, DuplicateRequest, UserError
 log = structlog.get_logger("incidentbot.service")
 
 MAX_RETRIES = 8
+
+# A command that needs no incident: (command, viewer, request key) -> the answer.
+Direct = Callable[[Any, Viewer, str | None], Awaitable[Reply]]
+
+
+def _anyone(cmd: Any, inc: Incident) -> bool:
+    """Who may: anyone who may see the incident (no responders-only check)."""
+    return False
+
+
+def _responders(cmd: Any, inc: Incident) -> bool:
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class UseCase:
+    """How the service runs one command type on an incident. `run(cmd, inc, actor, key)`
+    answers directly (a Reply) or returns the Mutation to commit; `responders_only(cmd,
+    inc)` says whether only the incident's responders may make it; `after_resolve` lets
+    the command find the channel's latest resolved incident when none is open."""
+
+    run: Callable[[Any, Incident, Actor, str | None], Awaitable[Mutation | Reply]]
+    responders_only: Callable[[Any, Incident], bool] = _responders
+    after_resolve: bool = False
+
+
+def _pure(
+    make: Callable[[Any, Actor], Mutation],
+) -> Callable[[Any, Incident, Actor, str | None], Awaitable[Mutation]]:
+    """A use case that needs nothing from the store: `make(cmd, actor)`."""
+
+    async def run(cmd: Any, inc: Incident, actor: Actor, key: str | None) -> Mutation:
+        return make(cmd, actor)
+
+    return run
 
 
 class IncidentService:
@@ -80,6 +116,7 @@ class IncidentService:
         self._tasks: set[asyncio.Task[None]] = set()
         self.lexicon = policy.aliases()
         self.channels = channels or {}  # platform -> channel key -> channel id
+        self._routes()
 
     # ------------------------------------------------------------------ entry points
 
@@ -232,57 +269,74 @@ class IncidentService:
     # ------------------------------------------------------------------ dispatch
 
     async def _dispatch(self, cmd: c.Command, viewer: Viewer, key: str | None) -> Reply:
-        """Routes `cmd`; `key` (a request's idempotency key) rides along with its commit.
-        Every path that shows an incident goes through `_target` or `may_see`."""
-        actor = viewer.actor
-        match cmd:
-            case c.Help(topic):
-                return Reply(Message(title="incidentbot help", body=g.help_text(topic)))
-            case c.ListIncidents(severity, page):
-                return Reply(await self._listing(viewer, severity, page))
-            case c.Declare():
-                return await self._declare(cmd, viewer, key)
-        after_resolve = isinstance(cmd, c.Postmortem | c.ShowTimeline | c.AddNote)
-        inc = await self._target(getattr(cmd, "incident", None), viewer, after_resolve)
-        match cmd:
-            case c.ShowTimeline():
-                return Reply(self.views.timeline(inc, await self.store.timeline(inc.number)))
-            case c.RunProbes(_, targets):
-                # Nothing is committed before the run: the key alone guards against a repeat.
-                if key is not None and not await self.store.first_time(key, self.clock.now()):
-                    raise DuplicateRequest(key)
-                return await self._probe(inc, targets, actor)
-            case c.AddNote(_, text):
-                return await self._mutate(inc.number, self.actions.note(text, actor), key)
-            case c.Postmortem(_, link) if link:
-                # Attaching (or replacing) stops the post-mortem chase: responders only.
-                fn = self.actions.postmortem(link, (), actor)
-            case c.Postmortem():
-                entries = await self.store.timeline(inc.number)
-                fn = self.actions.postmortem("", entries, actor)
-                return await self._mutate(inc.number, fn, key)
-            case c.SetSeverity(_, severity):
-                told = await self.store.timeline(inc.number)  # who has been told already
-                fn = self.actions.severity(severity, actor, told)
-            case c.SetCommander(_, user):
-                fn = self.actions.commander(user or actor, actor)
-                if inc.commander is None:
-                    return await self._mutate(inc.number, fn, key)
-            case c.AssignRole(_, role, user):
-                fn = self.actions.role(role, user or actor, actor)
-            case c.SetStatus(_, status, note):
-                fn = self.actions.status(status, note, actor)
-            case c.PostUpdate(_, findings, actions):
-                fn = self.actions.update(findings, actions, actor)
-            case c.Resolve(_, summary, cause):
-                fn = self.actions.resolve(summary, actor, cause)
-            case c.SetImpact(_, text):
-                fn = self.actions.impact(text, actor)
-            case c.Snooze(_, duration):
-                fn = self.actions.snooze(duration, actor)
-            case _:  # pragma: no cover - the match above is exhaustive
-                raise UserError("Unsupported command.")
-        return await self._mutate(inc.number, self.actions.responders_only(actor, fn), key)
+        """Routes `cmd` through the table; `key` (a request's idempotency key) rides along
+        with its commit. Every path that shows an incident goes through `_target`."""
+        if not isinstance(cmd, c.IncidentCommand):
+            return await self._direct[type(cmd)](cmd, viewer, key)
+        case = self._cases[type(cmd)]
+        inc = await self._target(cmd.incident, viewer, case.after_resolve)
+        done = await case.run(cmd, inc, viewer.actor, key)
+        if isinstance(done, Reply):
+            return done
+        if case.responders_only(cmd, inc):
+            done = self.actions.responders_only(viewer.actor, done)
+        return await self._mutate(inc.number, done, key)
+
+    def _routes(self) -> None:
+        """The dispatch table: each command type's use case and who may run it."""
+        a = self.actions
+        self._direct: dict[type, Direct] = {
+            c.Help: self._help,
+            c.ListIncidents: self._list,
+            c.Declare: self._declare,
+        }
+        self._cases: dict[type, UseCase] = {
+            c.ShowTimeline: UseCase(self._timeline, _anyone, after_resolve=True),
+            c.RunProbes: UseCase(self._probe, _anyone),
+            c.AddNote: UseCase(_pure(lambda cmd, actor: a.note(cmd.text, actor)), _anyone, True),
+            c.Postmortem: UseCase(self._postmortem, lambda cmd, _: bool(cmd.link), True),
+            c.SetSeverity: UseCase(self._severity),
+            c.SetCommander: UseCase(
+                _pure(lambda cmd, actor: a.commander(cmd.user or actor, actor)),
+                lambda _, inc: inc.commander is not None,  # anyone may lead an unled one
+            ),
+            c.AssignRole: UseCase(
+                _pure(lambda cmd, actor: a.role(cmd.role, cmd.user or actor, actor))
+            ),
+            c.SetStatus: UseCase(_pure(lambda cmd, actor: a.status(cmd.status, cmd.note, actor))),
+            c.PostUpdate: UseCase(
+                _pure(lambda cmd, actor: a.update(cmd.findings, cmd.actions, actor))
+            ),
+            c.Resolve: UseCase(_pure(lambda cmd, actor: a.resolve(cmd.summary, actor, cmd.cause))),
+            c.SetImpact: UseCase(_pure(lambda cmd, actor: a.impact(cmd.text, actor))),
+            c.Snooze: UseCase(_pure(lambda cmd, actor: a.snooze(cmd.duration, actor))),
+        }
+
+    # ------------------------------------------------------------------ use cases
+
+    async def _help(self, cmd: c.Help, viewer: Viewer, key: str | None) -> Reply:
+        return Reply(self.views.help(g.help_text(cmd.topic)))
+
+    async def _list(self, cmd: c.ListIncidents, viewer: Viewer, key: str | None) -> Reply:
+        return Reply(await self._listing(viewer, cmd.severity, cmd.page))
+
+    async def _timeline(
+        self, cmd: c.ShowTimeline, inc: Incident, actor: Actor, key: str | None
+    ) -> Reply:
+        return Reply(self.views.timeline(inc, await self.store.timeline(inc.number)))
+
+    async def _postmortem(
+        self, cmd: c.Postmortem, inc: Incident, actor: Actor, key: str | None
+    ) -> Mutation:
+        # Attaching (or replacing) a link stops the post-mortem chase: responders only.
+        entries = () if cmd.link else await self.store.timeline(inc.number)
+        return self.actions.postmortem(cmd.link, entries, actor)
+
+    async def _severity(
+        self, cmd: c.SetSeverity, inc: Incident, actor: Actor, key: str | None
+    ) -> Mutation:
+        told = await self.store.timeline(inc.number)  # who has been told already
+        return self.actions.severity(cmd.severity, actor, told)
 
     # ------------------------------------------------------------------ finding the incident
 
@@ -439,7 +493,10 @@ class IncidentService:
 
     # ------------------------------------------------------------------ probes
 
-    async def _probe(self, inc: Incident, targets: tuple[str, ...], actor: Actor) -> Reply:
+    async def _probe(self, cmd: c.RunProbes, inc: Incident, actor: Actor, key: str | None) -> Reply:
+        # Nothing is committed before the run: the key alone guards against a repeat.
+        if key is not None and not await self.store.first_time(key, self.clock.now()):
+            raise DuplicateRequest(key)
         if self.probes is None:
             return Reply.info(
                 "No probe kinds are installed in this build, so there is nothing to run."
@@ -448,7 +505,7 @@ class IncidentService:
             return Reply.info(
                 "No probes are configured; add some under `probes:` in the configuration."
             )
-        selection = targets or self.on_declare_probes or ("all",)
+        selection = cmd.targets or self.on_declare_probes or ("all",)
         self._validate_selection(selection)
         self._spawn(self._run_probes(inc.number, selection, actor))
         return Reply.info(

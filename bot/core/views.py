@@ -110,6 +110,9 @@ class Views:
     def ops_line(self, inc: Incident, now: datetime) -> Message:
         return Message(title=self.templates.fill("ops_line", self.values(inc, now)))
 
+    def help(self, text: str) -> Message:
+        return Message(title="incidentbot help", body=text)
+
     def timeline(self, inc: Incident, entries: Sequence[TimelineEntry]) -> Message:
         body = "\n".join(timeline_lines(entries)) or "(empty)"
         return Message(title=f"Timeline of {inc.key}: {inc.title}", body=body)
