@@ -535,9 +535,7 @@ class IncidentService:
         except Exception as exc:  # a probe run must never take the bot down
             log.warning("probe.run_failed", incident=f"INC-{number}", error=type(exc).__name__)
             summary = "probe run failed"
-            msg = Message(
-                title=f"PROBES: the run failed ({type(exc).__name__}); check the bot's logs."
-            )
+            msg = self.views.probe_run_failed(type(exc).__name__)
         self.on_probe_run(number, report, time.perf_counter() - started)
 
         def m(i: Incident, now: datetime) -> Outcome:

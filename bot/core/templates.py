@@ -62,7 +62,7 @@ DEFAULTS: dict[str, str] = {
         "Summary: {summary}\n"
         "Post-mortem: {postmortem_due}"
     ),
-    "ops_line": "[INCIDENT] {severity} {key} - {title}. {status}.",
+    "ops_line": "[{ops_tag}] {severity} {key} - {title}.{ops_status}",
     "status_investigating": (
         "[Investigating] We are investigating reports of {title}.\n"
         "{public_impact}\n"
