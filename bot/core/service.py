@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,12 +21,12 @@ import structlog
 from bot.core import commands as c
 from bot.core import grammar as g
 from bot.core.actions import Actions, Mutation, Outcome, thread
-from bot.core.messages import Message, Modal, ModalKind, Notice, Reply
+from bot.core.finding import Finder
+from bot.core.messages import Modal, ModalKind, Notice, Reply
 from bot.core.model import (
     Actor,
     ChannelRef,
     Incident,
-    Severity,
     Status,
     TimelineEntry,
 )
@@ -36,48 +35,14 @@ from bot.core.ports import Clock, IncidentStore, ProbeRunner
 from bot.core.reactions import Reactions
 from bot.core.records import Change, ProbeReport, Timer
 from bot.core.templates import Templates
-from bot.core.views import LIST_PAGE, Views
+from bot.core.usecase import Direct, UseCase, anyone, pure
+from bot.core.views import Views
 from bot.core.visibility import Viewer, may_see, private_refusal
 from bot.errors import ConflictError, DuplicateRequest, UserError
 
 log = structlog.get_logger("incidentbot.service")
 
 MAX_RETRIES = 8
-
-# A command that needs no incident: (command, viewer, request key) -> the answer.
-Direct = Callable[[Any, Viewer, str | None], Awaitable[Reply]]
-
-
-def _anyone(cmd: Any, inc: Incident) -> bool:
-    """Who may: anyone who may see the incident (no responders-only check)."""
-    return False
-
-
-def _responders(cmd: Any, inc: Incident) -> bool:
-    return True
-
-
-@dataclass(frozen=True, slots=True)
-class UseCase:
-    """How the service runs one command type on an incident. `run(cmd, inc, actor, key)`
-    answers directly (a Reply) or returns the Mutation to commit; `responders_only(cmd,
-    inc)` says whether only the incident's responders may make it; `after_resolve` lets
-    the command find the channel's latest resolved incident when none is open."""
-
-    run: Callable[[Any, Incident, Actor, str | None], Awaitable[Mutation | Reply]]
-    responders_only: Callable[[Any, Incident], bool] = _responders
-    after_resolve: bool = False
-
-
-def _pure(
-    make: Callable[[Any, Actor], Mutation],
-) -> Callable[[Any, Incident, Actor, str | None], Awaitable[Mutation]]:
-    """A use case that needs nothing from the store: `make(cmd, actor)`."""
-
-    async def run(cmd: Any, inc: Incident, actor: Actor, key: str | None) -> Mutation:
-        return make(cmd, actor)
-
-    return run
 
 
 class IncidentService:
@@ -106,6 +71,7 @@ class IncidentService:
         self.store = store
         self.policy = policy
         self.views = Views(policy, templates)
+        self.finder = Finder(store, policy, self.views)
         self.actions = Actions(policy, self.views)
         self.reactions = Reactions(self.actions)
         self.clock = clock
@@ -270,11 +236,11 @@ class IncidentService:
 
     async def _dispatch(self, cmd: c.Command, viewer: Viewer, key: str | None) -> Reply:
         """Routes `cmd` through the table; `key` (a request's idempotency key) rides along
-        with its commit. Every path that shows an incident goes through `_target`."""
+        with its commit. Every path that shows an incident goes through `Finder.target`."""
         if not isinstance(cmd, c.IncidentCommand):
             return await self._direct[type(cmd)](cmd, viewer, key)
         case = self._cases[type(cmd)]
-        inc = await self._target(cmd.incident, viewer, case.after_resolve)
+        inc = await self.finder.target(cmd.incident, viewer, case.after_resolve)
         done = await case.run(cmd, inc, viewer.actor, key)
         if isinstance(done, Reply):
             return done
@@ -291,25 +257,25 @@ class IncidentService:
             c.Declare: self._declare,
         }
         self._cases: dict[type, UseCase] = {
-            c.ShowTimeline: UseCase(self._timeline, _anyone, after_resolve=True),
-            c.RunProbes: UseCase(self._probe, _anyone),
-            c.AddNote: UseCase(_pure(lambda cmd, actor: a.note(cmd.text, actor)), _anyone, True),
+            c.ShowTimeline: UseCase(self._timeline, anyone, after_resolve=True),
+            c.RunProbes: UseCase(self._probe, anyone),
+            c.AddNote: UseCase(pure(lambda cmd, actor: a.note(cmd.text, actor)), anyone, True),
             c.Postmortem: UseCase(self._postmortem, lambda cmd, _: bool(cmd.link), True),
             c.SetSeverity: UseCase(self._severity),
             c.SetCommander: UseCase(
-                _pure(lambda cmd, actor: a.commander(cmd.user or actor, actor)),
+                pure(lambda cmd, actor: a.commander(cmd.user or actor, actor)),
                 lambda _, inc: inc.commander is not None,  # anyone may lead an unled one
             ),
             c.AssignRole: UseCase(
-                _pure(lambda cmd, actor: a.role(cmd.role, cmd.user or actor, actor))
+                pure(lambda cmd, actor: a.role(cmd.role, cmd.user or actor, actor))
             ),
-            c.SetStatus: UseCase(_pure(lambda cmd, actor: a.status(cmd.status, cmd.note, actor))),
+            c.SetStatus: UseCase(pure(lambda cmd, actor: a.status(cmd.status, cmd.note, actor))),
             c.PostUpdate: UseCase(
-                _pure(lambda cmd, actor: a.update(cmd.findings, cmd.actions, actor))
+                pure(lambda cmd, actor: a.update(cmd.findings, cmd.actions, actor))
             ),
-            c.Resolve: UseCase(_pure(lambda cmd, actor: a.resolve(cmd.summary, actor, cmd.cause))),
-            c.SetImpact: UseCase(_pure(lambda cmd, actor: a.impact(cmd.text, actor))),
-            c.Snooze: UseCase(_pure(lambda cmd, actor: a.snooze(cmd.duration, actor))),
+            c.Resolve: UseCase(pure(lambda cmd, actor: a.resolve(cmd.summary, actor, cmd.cause))),
+            c.SetImpact: UseCase(pure(lambda cmd, actor: a.impact(cmd.text, actor))),
+            c.Snooze: UseCase(pure(lambda cmd, actor: a.snooze(cmd.duration, actor))),
         }
 
     # ------------------------------------------------------------------ use cases
@@ -318,7 +284,8 @@ class IncidentService:
         return Reply(self.views.help(g.help_text(cmd.topic)))
 
     async def _list(self, cmd: c.ListIncidents, viewer: Viewer, key: str | None) -> Reply:
-        return Reply(await self._listing(viewer, cmd.severity, cmd.page))
+        now = self.clock.now()
+        return Reply(await self.finder.listing(viewer, cmd.severity, cmd.page, now))
 
     async def _timeline(
         self, cmd: c.ShowTimeline, inc: Incident, actor: Actor, key: str | None
@@ -341,78 +308,7 @@ class IncidentService:
     # ------------------------------------------------------------------ finding the incident
 
     async def _get(self, number: int) -> Incident:
-        inc = await self.store.get(number)
-        if inc is None:
-            raise UserError(f"INC-{number} does not exist. Try /incident list.")
-        return inc
-
-    def _visible(self, inc: Incident, viewer: Viewer) -> Incident:
-        """`inc`, or a refusal naming no content when `viewer` may not see it."""
-        if not may_see(self.policy, inc, viewer):
-            raise UserError(private_refusal(inc))
-        return inc
-
-    async def _target(
-        self, number: int | None, viewer: Viewer, after_resolve: bool = False
-    ) -> Incident:
-        """The named incident, else the one whose thread this is, else the only open one
-        in this channel (for `after_resolve` commands, else the latest resolved one there);
-        otherwise asks which, listing candidates. Only incidents `viewer` may see are
-        picked or listed; private ones they may not see are only counted."""
-        where = viewer.where
-        if number is not None:
-            return self._visible(await self._get(number), viewer)
-        if where.thread is not None:
-            inc = await self.store.find_by_thread(where.platform, where.thread)
-            if inc is not None:
-                return self._visible(inc, viewer)
-
-        def here(incidents: list[Incident]) -> list[Incident]:
-            return [
-                i for i in incidents if i.platform == where.platform and where.channel in _places(i)
-            ]
-
-        open_ = await self.store.list_incidents(open_only=True, limit=200)
-        seen = [i for i in open_ if may_see(self.policy, i, viewer)]
-        hidden = len(open_) - len(seen)
-        if len(mine := here(seen)) == 1:
-            return mine[0]
-        if not mine and after_resolve:
-            recent = await self.store.list_incidents(open_only=False, limit=20)
-            if latest := here([i for i in recent if may_see(self.policy, i, viewer)]):
-                return latest[0]
-        candidates = mine or seen
-        also = f" ({_private_count(hidden)} not shown)" if hidden else ""
-        if not candidates:
-            raise UserError(f"There is no open incident here{also}. Name one with INC-n.")
-        listed = ", ".join(f"{i.key} ({i.severity.value}: {i.title[:40]})" for i in candidates[:10])
-        raise UserError(f"Which incident? Add its id, one of: {listed}{also}.")
-
-    async def _listing(self, viewer: Viewer, severity: Severity | None, page: int) -> Message:
-        """One page of open incidents, newest first; private ones `viewer` may not see are
-        counted, never shown."""
-        total = await self.store.count_incidents(severity=severity)
-        pages = max(1, -(-total // LIST_PAGE))
-        if page > pages:
-            what = f"{severity.value} " if severity else ""
-            raise UserError(
-                f"There is no page {page}: the {total} open {what}incident(s) fill {pages}."
-            )
-        private = await self.store.count_incidents(severity=severity, private=True)
-        rows = await self.store.list_incidents(
-            limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE, severity=severity
-        )
-        shown = [i for i in rows if may_see(self.policy, i, viewer)]
-        return self.views.listing(
-            shown,
-            self.clock.now(),
-            total=total,
-            private=private,
-            hidden=len(rows) - len(shown),
-            page=page,
-            pages=pages,
-            severity=severity,
-        )
+        return await self.finder.get(number)
 
     # ------------------------------------------------------------------ commit loop
 
@@ -554,12 +450,3 @@ class IncidentService:
         if not task.cancelled() and (exc := task.exception()) is not None:
             # e.g. the store failed while recording probe results: say so, never lose it
             log.error("background.failed", error=repr(exc)[:300])
-
-
-def _private_count(n: int) -> str:
-    return f"{n} private incident{'s' if n != 1 else ''}"
-
-
-def _places(inc: Incident) -> set[str]:
-    """Channels an incident lives in: where it was declared and where its thread is."""
-    return {r.channel for r in (inc.thread, inc.origin) if r is not None}
