@@ -10,7 +10,7 @@ from datetime import datetime
 
 from bot.core.model import Actor, ChannelRef, Incident, Severity, Status
 from bot.core.policy import Policy
-from bot.core.ports import Change
+from bot.core.records import Change
 
 
 def pct(xs: Sequence[float], p: float) -> float:

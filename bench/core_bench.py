@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import due_incident, pct, run_and_report  # noqa: E402
+from bot.config import BotConfig  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.commands import Declare  # noqa: E402
 from bot.core.dispatcher import Dispatcher  # noqa: E402
@@ -37,7 +38,6 @@ from bot.core.model import Actor, ChannelRef, Incident, Severity  # noqa: E402
 from bot.core.scheduler import Scheduler  # noqa: E402
 from bot.core.service import IncidentService  # noqa: E402
 from bot.log import configure  # noqa: E402
-from bot.settings import BotConfig  # noqa: E402
 from bot.storage import open_store  # noqa: E402
 
 ACTOR = Actor("U_BENCH", "bench")

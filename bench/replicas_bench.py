@@ -35,12 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import due_incident, pct, run_and_report  # noqa: E402
+from bot.config import BotConfig  # noqa: E402
 from bot.core.clock import SystemClock  # noqa: E402
 from bot.core.commands import Declare  # noqa: E402
 from bot.core.model import Actor, ChannelRef, Severity  # noqa: E402
 from bot.core.service import IncidentService  # noqa: E402
 from bot.log import configure  # noqa: E402
-from bot.settings import BotConfig  # noqa: E402
 from bot.storage.postgres import PostgresStore  # noqa: E402
 from tests.pgschema import fresh_schema  # noqa: E402
 from tests.replicas import REMINDER, Replicas  # noqa: E402

@@ -29,7 +29,8 @@ import asyncpg
 
 from bot.core.messages import Field, Message, Notice, NoticeKind
 from bot.core.model import Actor, Incident, Severity, Status, TimelineEntry, TimerKind
-from bot.core.ports import Change, IncidentStore
+from bot.core.ports import IncidentStore
+from bot.core.records import Change
 from bot.storage import open_store
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)

@@ -19,16 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.adapters.terminal import GuardedStream
+from bot.config import DEFAULT_CONFIG, BotConfig, load_config
 from bot.errors import ConfigError, InfraError, StartupError
 from bot.log import Redactor, configure, secret_values
-from bot.settings import (
-    DEFAULT_CONFIG,
-    ENVIRONMENT,
-    BotConfig,
-    Settings,
-    load_config,
-    load_settings,
-)
+from bot.settings import ENVIRONMENT, Settings, load_settings
 
 if TYPE_CHECKING:
     from bot.core.ports import IncidentStore
@@ -180,7 +174,7 @@ async def _report(
 ) -> int:
     from bot.app import migrate_store
     from bot.core.clock import SystemClock
-    from bot.core.commands import parse_incident
+    from bot.core.grammar import parse_incident
     from bot.core.policy import format_duration
     from bot.core.templates import postmortem_markdown
 

@@ -20,6 +20,7 @@ import structlog
 from aiohttp import web
 
 from bot.adapters.http import HttpServer
+from bot.config import BotConfig
 from bot.core.clock import SystemClock
 from bot.core.dispatcher import Dispatcher
 from bot.core.ports import Clock, IncidentStore, Notifier, Pager, ProbeRunner
@@ -27,7 +28,7 @@ from bot.core.scheduler import Scheduler
 from bot.core.service import IncidentService
 from bot.errors import ConfigError, InfraError, StartupError
 from bot.metrics import CONTENT_TYPE, Metrics
-from bot.settings import BotConfig, Settings
+from bot.settings import Settings
 from bot.storage import open_store
 from bot.storage.dsn import describe
 

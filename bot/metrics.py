@@ -23,7 +23,8 @@ from prometheus_client.registry import Collector
 
 from bot.core.commands import Command
 from bot.core.messages import Reply
-from bot.core.ports import Clock, ProbeReport, Timer
+from bot.core.ports import Clock
+from bot.core.records import ProbeReport, Timer
 
 log = structlog.get_logger("incidentbot.metrics")
 

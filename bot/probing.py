@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from bot.core.ports import ProbeOutcome, ProbeReport
+from bot.core.records import ProbeOutcome, ProbeReport
 from bot.errors import ConfigError, UserError
 from probes.base import ProbeConfig, ProbeResult
 from probes.config import ProbeConfigError, parse_probes

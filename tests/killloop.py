@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.config import BotConfig, load_config
 from bot.core.clock import SystemClock
 from bot.core.model import Actor, ChannelRef
 from bot.core.service import IncidentService
-from bot.settings import BotConfig, load_config
 from bot.storage import open_store
 from tests.fakes.discord import FakeDiscord, message_text
 from tests.fakes.slack import FakeSlack
@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # second rather than the several seconds of imports on a loaded 2-core box.
 WARM = (
     "import sys, bot.app, bot.adapters.slack, bot.adapters.discord, bot.storage.postgres\n"
-    "import bot.storage.sqlite, bot.probing, bot.paging.config, bot.settings\n"
+    "import bot.storage.sqlite, bot.probing, bot.paging.config, bot.config, bot.settings\n"
     "import slack_bolt.adapter.socket_mode.aiohttp, slack_sdk.socket_mode.aiohttp\n"
     "from bot.__main__ import main\n"
     "sys.stdin.readline()\n"

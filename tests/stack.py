@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.config import BotConfig
 from bot.core.clock import ManualClock
 from bot.core.dispatcher import Dispatcher
 from bot.core.model import Actor, ChannelRef
 from bot.core.ports import IncidentStore, Pager, ProbeRunner
 from bot.core.scheduler import Scheduler
 from bot.core.service import IncidentService
-from bot.settings import BotConfig
 from bot.storage import open_store
 from tests.fakes.recording import RecordingNotifier
 

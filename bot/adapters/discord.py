@@ -38,6 +38,7 @@ from bot.adapters import discord_render as dr
 from bot.adapters.discord_commands import Build, build_group
 from bot.adapters.discord_delivery import PLATFORM, DiscordDelivery
 from bot.core import commands as c
+from bot.core import grammar as g
 from bot.core.messages import Message, ModalKind, Notice, Reply
 from bot.core.model import Actor, ChannelRef, Incident
 from bot.core.service import IncidentService
@@ -332,7 +333,7 @@ class DiscordAdapter:
         if not title:
             raise UserError("An incident needs a title.")
         sev = v.get("severity", "").strip()
-        severity = c.parse_severity(sev, self.service.lexicon) if sev else None
+        severity = g.parse_severity(sev, self.service.lexicon) if sev else None
         return c.Declare(title, severity, description=v.get("description", "").strip())
 
     async def on_message(self, message: discord.Message) -> None:

@@ -8,17 +8,16 @@ side effects.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from bot.core import commands as c
 from bot.core import reach
-from bot.core.messages import Message, Notice, NoticeKind, Reply, people_in
+from bot.core.messages import Message, Notice, NoticeKind, Reply
 from bot.core.model import Actor, Incident, Role, Severity, Status, TimelineEntry
 from bot.core.policy import Policy, format_duration
-from bot.core.ports import Change
-from bot.core.templates import postmortem_markdown, utc, when
+from bot.core.records import Change
+from bot.core.templates import postmortem_markdown, utc_stamp, when
 from bot.core.views import Views
 from bot.errors import UserError
 
@@ -64,11 +63,7 @@ class Actions:
         self, inc: Incident, groups: Sequence[str], action: str, now: datetime
     ) -> list[Notice]:
         """One PAGE notice per external pager configured for the incident's severity."""
-        msg = self.views.templates.render(
-            "page",
-            self.views.values(inc, now, contacts=", ".join(groups)),
-            severity=inc.severity,
-        )
+        msg = self.views.page(inc, now, groups)
         return [
             Notice(
                 inc.number,
@@ -95,42 +90,20 @@ class Actions:
                 inc.number,
                 inc.platform,
                 NoticeKind.ANNOUNCE,
-                self._warn_if_unreached(announcement, severity, groups),
+                self.views.warn_if_unreached(announcement, severity, groups),
                 channel=self.policy.channel_for(inc),
             )
         ]
         if not private:
             notices.append(post(inc, "ops", self.views.ops_line(inc, now)))
-        checklist = self.views.templates.render(
-            "checklist",
-            self.views.values(
-                inc,
-                now,
-                probes="running now" if probes else "none configured",
-                status_page_step=", update the status page" if p.status_page else "",
-            ),
-        )
-        notices.append(thread(inc, checklist))
+        notices.append(thread(inc, self.views.checklist(inc, now, bool(probes))))
         tag_groups = tuple(g for t in cmd.tags for g in self.policy.tag_contacts.get(t, ()))
         if tag_groups:
             ids = self.policy.resolve_contacts(tag_groups)
-            msg = Message(
-                title=f"Tagged {', '.join(cmd.tags)}: notifying {', '.join(tag_groups)} at once.",
-                mentions=ids,
-            )
-            notices.append(thread(inc, msg))
+            notices.append(thread(inc, self.views.tagged(cmd.tags, tag_groups, ids)))
         notices += self.pages(inc, p.page, "trigger", now)
         entry = TimelineEntry(now, "declared", f"{severity.value} {cmd.title}", actor)
         return Change([entry], notices, self.policy.timers(inc))
-
-    def _warn_if_unreached(
-        self, msg: Message, severity: Severity, groups: Sequence[str]
-    ) -> Message:
-        """A SEV1/SEV2 message that notified nobody says so, naming what to configure."""
-        if severity.rank > 2 or reach.reaches_anyone(self.policy, severity):
-            return msg
-        note = reach.nobody_note(self.policy, severity, groups)
-        return dataclasses.replace(msg, body=f"{msg.body}\n{note}" if msg.body else note)
 
     # ------------------------------------------------------------------ mutations
 
@@ -138,7 +111,7 @@ class Actions:
         def m(i: Incident, now: datetime) -> Outcome:
             # A person named in the note is notified by this message, as if typed in the
             # thread; the timeline and every later message show the note as text (§7).
-            msg = Message(title=f"Note from {actor.label}", body=text, mentions=people_in(text))
+            msg = self.views.note(actor, text)
             return (
                 i,
                 [TimelineEntry(now, "note", text, actor)],
@@ -174,17 +147,14 @@ class Actions:
                 f" Updates every {format_duration(new_p.update_every)};"
                 f" next due {when(nxt, now)}.{told}"
             )
-            notices = [thread(new, Message(title=text, severity=severity))]
+            notices = [thread(new, self.views.said(text, severity=severity))]
             channel = self.policy.channel_for(new)
             if raised or channel != self.policy.channel_for(i):
-                values = self.views.values(new, now, previous_severity=i.severity.value)
                 ids = self.policy.resolve_contacts(added.mention) if raised else ()
-                moved = self.views.templates.render(
-                    "reclassified", values, severity=severity, mentions=ids
-                )
+                moved = self.views.reclassified(new, now, i.severity, ids)
                 if raised:
                     groups = tuple(dict.fromkeys(new_p.page + new_p.notify))
-                    moved = self._warn_if_unreached(moved, severity, groups)
+                    moved = self.views.warn_if_unreached(moved, severity, groups)
                 notices.append(post(new, channel, moved))
             if raised and added.page:  # nobody new to page: no repeat trigger either
                 notices += self.pages(new, added.page, "trigger", now)
@@ -197,7 +167,7 @@ class Actions:
         def m(i: Incident, now: datetime) -> Outcome:
             new = i.evolve(commander=user)
             text = f"{user.label} is now the incident commander of {i.key}."
-            msg = Message(title=text, mentions=(user.id,))
+            msg = self.views.said(text, mentions=(user.id,))
             entry = TimelineEntry(now, "ic", f"commander: {user.label}", actor)
             return new, [entry], [thread(new, msg)], Reply.info(text, incident=i.number)
 
@@ -207,7 +177,7 @@ class Actions:
         def m(i: Incident, now: datetime) -> Outcome:
             new = i.evolve(roles={**i.roles, role: user})
             text = f"{user.label} is now {role.value} of {i.key}."
-            msg = Message(title=text, mentions=(user.id,))
+            msg = self.views.said(text, mentions=(user.id,))
             entry = TimelineEntry(now, "role", f"{role.value}: {user.label}", actor)
             return new, [entry], [thread(new, msg)], Reply.info(text, incident=i.number)
 
@@ -219,7 +189,7 @@ class Actions:
                 raise UserError(f"{i.key} is resolved.")
             new = i.evolve(status=status)
             text = f"Status {i.status.value} → {status.value}" + (f": {note}" if note else "")
-            notices = [thread(new, Message(title=text, severity=new.severity))]
+            notices = [thread(new, self.views.said(text, severity=new.severity))]
             if self.policy.of(new.severity).status_page and not new.private:
                 notices.append(thread(new, self.views.status_page(new, now, note)))
             entry = TimelineEntry(now, "status", text, actor)
@@ -240,7 +210,7 @@ class Actions:
                 [TimelineEntry(now, "update", text, actor)],
                 [post(new, self.policy.channel_for(new), msg)],
                 Reply.info(
-                    f"Update posted for {i.key}; next one due {utc(nxt)}.", incident=i.number
+                    f"Update posted for {i.key}; next one due {utc_stamp(nxt)}.", incident=i.number
                 ),
             )
 
@@ -254,7 +224,7 @@ class Actions:
                 raise UserError(f"{i.key} is resolved; use /incident note to add to its timeline.")
             new = i.evolve(description=text)
             said = f"Impact of {i.key} set by {actor.label}: {text}"
-            notices = [thread(new, Message(title=said, severity=new.severity))]
+            notices = [thread(new, self.views.said(said, severity=new.severity))]
             if self.policy.of(new.severity).status_page and not new.private:
                 notices.append(thread(new, self.views.status_page(new, now)))
             entry = TimelineEntry(now, "impact", text, actor)
@@ -265,7 +235,7 @@ class Actions:
     def resolve(self, summary: str, actor: Actor, cause: str = "") -> Mutation:
         def m(i: Incident, now: datetime) -> Outcome:
             if not i.is_open:
-                raise UserError(f"{i.key} is already resolved (at {utc(i.resolved_at)}).")
+                raise UserError(f"{i.key} is already resolved (at {utc_stamp(i.resolved_at)}).")
             new = i.evolve(
                 status=Status.RESOLVED,
                 resolved_at=now,
@@ -275,19 +245,16 @@ class Actions:
             )
             p = self.policy.of(new.severity)
             due = (
-                f"due by {utc(now + self.policy.postmortem_due)}"
+                f"due by {utc_stamp(now + self.policy.postmortem_due)}"
                 if p.postmortem == "required"
                 else "lightweight review"
                 if p.postmortem == "lightweight"
                 else "not required"
             )
-            msg = self.views.templates.render(
-                "resolved", self.views.values(new, now, postmortem_due=due), severity=new.severity
-            )
+            msg = self.views.resolved(new, now, due)
             notices = [post(new, self.policy.channel_for(new), msg), thread(new, msg)]
             if not new.private:
-                ops = Message(title=f"[RESOLVED] {new.severity.value} {new.key} - {new.title}.")
-                notices.append(post(new, "ops", ops))
+                notices.append(post(new, "ops", self.views.ops_line(new, now)))
             if p.status_page and not new.private:
                 notices.append(thread(new, self.views.status_page(new, now, cause=cause)))
             notices += self.pages(new, p.page, "resolve", now)
@@ -308,14 +275,15 @@ class Actions:
             if not i.is_open:
                 raise UserError(f"{i.key} is resolved; there is nothing to snooze.")
             new = i.evolve(snoozed_until=now + duration)
-            text = f"Next {i.key} reminder snoozed until {utc(new.snoozed_until)} by {actor.label}."
+            until = utc_stamp(new.snoozed_until)
+            text = f"Next {i.key} reminder snoozed until {until} by {actor.label}."
             entry = TimelineEntry(
                 now, "snooze", f"reminder snoozed {format_duration(duration)}", actor
             )
             return (
                 new,
                 [entry],
-                [thread(new, Message(title=text))],
+                [thread(new, self.views.said(text))],
                 Reply.info(text, incident=i.number),
             )
 
@@ -336,13 +304,13 @@ class Actions:
             if link:
                 new = i.evolve(postmortem=link, postmortem_at=now)
                 text = f"Post-mortem attached to {i.key}: {link}"
-                notice = thread(new, Message(title=text))
+                notice = thread(new, self.views.said(text))
                 entry = TimelineEntry(now, "postmortem", f"attached: {link}", actor)
                 return new, [entry], [notice], Reply.info(text, incident=i.number)
             end = i.resolved_at or now
             draft = postmortem_markdown(i, entries, duration=format_duration(end - i.declared_at))
             new = i if i.postmortem_at is not None else i.evolve(postmortem=draft)
-            msg = Message(title=f"POST-MORTEM DRAFT: {i.key} {i.title}", body=draft)
+            msg = self.views.postmortem_draft(i, draft)
             entry = TimelineEntry(now, "postmortem", "draft posted", actor)
             return (
                 new,

@@ -40,7 +40,6 @@ class DueLoop:
         self.error_backoff = error_backoff
         self._wake = asyncio.Event()
         self._stopping = False
-        self.last_tick: datetime | None = None  # for health checks: the loop is alive
 
     async def step(self, now: datetime) -> int:
         """Handles what is due at `now`; returns how many items it claimed."""
@@ -64,7 +63,6 @@ class DueLoop:
         while not self._stopping:
             self._wake.clear()
             now = self.clock.now()
-            self.last_tick = now
             try:
                 handled = await self.step(now)
                 if handled >= self.batch:

@@ -126,7 +126,7 @@ def default_severities() -> dict[Severity, SeverityPolicy]:
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """The whole response policy. Built from configuration by `bot.settings`."""
+    """The whole response policy. Built from configuration by `bot.config`."""
 
     severities: Mapping[Severity, SeverityPolicy] = field(default_factory=default_severities)
     contacts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.core.actions import Actions, Mutation, Outcome, thread
-from bot.core.messages import Message, Notice, Reply
+from bot.core.messages import Notice, Reply
 from bot.core.model import Incident, TimelineEntry, TimerKind
 from bot.core.policy import format_duration
-from bot.core.ports import Timer
-from bot.core.templates import utc
+from bot.core.records import Timer
+from bot.core.templates import utc_stamp
 
 
 class Reactions:
@@ -72,15 +72,10 @@ class Reactions:
         new = i.evolve(escalation_level=i.escalation_level + 1)
         ids = self.policy.resolve_contacts((group,))
         silent = now - (i.last_update_at or i.declared_at)
-        values = self.views.values(
-            i,
-            now,
-            reason=reason,
-            contacts=group + again,
-            without_update=format_duration(silent)
-            + ("" if i.last_update_at else " (no update since declared)"),
+        without_update = format_duration(silent) + (
+            "" if i.last_update_at else " (no update since declared)"
         )
-        msg = self.views.templates.render("escalation", values, severity=i.severity, mentions=ids)
+        msg = self.views.escalation(i, now, reason, group + again, without_update, ids)
         notices = [thread(new, msg), *self.actions.pages(new, (group,), "trigger", now)]
         entry = TimelineEntry(now, "escalated", f"to {group}{again}: {reason}")
         return new, [entry], notices, Reply()
@@ -92,8 +87,7 @@ class Reactions:
         # which moves on with every repeat.
         deadline = (i.resolved_at or due) + self.policy.postmortem_due
         late = f" (overdue by {format_duration(now - deadline)})" if now > deadline else ""
-        values = self.views.values(i, now, due=utc(deadline) + late)
-        msg = self.views.templates.render("postmortem_reminder", values, mentions=mentions)
+        msg = self.views.postmortem_reminder(i, now, utc_stamp(deadline) + late, mentions)
         return (
             new,
             [TimelineEntry(now, "reminder", "post-mortem due")],
@@ -110,17 +104,7 @@ class Reactions:
         reason = " ".join(error.split())[:200] or "unknown error"
 
         def m(i: Incident, now: datetime) -> Outcome:
-            msg = Message(
-                title=f"⚠️ PAGING FAILED — {notice.channel}: {reason}"
-                f" — page {', '.join(contacts) or 'on-call'} manually.",
-                body=(
-                    f"{notice.channel} refused the page; the bot will not retry it."
-                    if permanent
-                    else f"The bot keeps retrying {notice.channel}."
-                ),
-                mentions=ids,
-                severity=i.severity,
-            )
+            msg = self.views.paging_failed(i, notice.channel, reason, contacts, ids, permanent)
             what = "refused" if permanent else "failed"
             entry = TimelineEntry(now, "page", f"paging via {notice.channel} {what}")
             return i, [entry], [thread(i, msg)], Reply()

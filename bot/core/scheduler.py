@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 import structlog
 
 from bot.core.loop import DueLoop
-from bot.core.ports import Clock, IncidentStore, Timer
+from bot.core.ports import Clock, IncidentStore
+from bot.core.records import Timer
 from bot.core.service import IncidentService
 
 log = structlog.get_logger("incidentbot.scheduler")

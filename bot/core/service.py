@@ -19,21 +19,24 @@ from typing import Any
 import structlog
 
 from bot.core import commands as c
+from bot.core import grammar as g
 from bot.core.actions import Actions, Mutation, Outcome, thread
-from bot.core.messages import Message, Modal, ModalKind, Notice, Reply
+from bot.core.finding import Finder
+from bot.core.messages import Modal, ModalKind, Notice, Reply
 from bot.core.model import (
     Actor,
     ChannelRef,
     Incident,
-    Severity,
     Status,
     TimelineEntry,
 )
 from bot.core.policy import Policy
-from bot.core.ports import Change, Clock, IncidentStore, ProbeReport, ProbeRunner, Timer
+from bot.core.ports import Clock, IncidentStore, ProbeRunner
 from bot.core.reactions import Reactions
+from bot.core.records import Change, ProbeReport, Timer
 from bot.core.templates import Templates
-from bot.core.views import LIST_PAGE, Views
+from bot.core.usecase import Direct, UseCase, anyone, pure
+from bot.core.views import Views
 from bot.core.visibility import Viewer, may_see, private_refusal
 from bot.errors import ConflictError, DuplicateRequest, UserError
 
@@ -68,6 +71,7 @@ class IncidentService:
         self.store = store
         self.policy = policy
         self.views = Views(policy, templates)
+        self.finder = Finder(store, policy, self.views)
         self.actions = Actions(policy, self.views)
         self.reactions = Reactions(self.actions)
         self.clock = clock
@@ -78,11 +82,9 @@ class IncidentService:
         self._tasks: set[asyncio.Task[None]] = set()
         self.lexicon = policy.aliases()
         self.channels = channels or {}  # platform -> channel key -> channel id
+        self._routes()
 
     # ------------------------------------------------------------------ entry points
-
-    def help_text(self, topic: str = "") -> str:
-        return c.help_text(topic)
 
     async def open_incidents(self, actor: Actor, where: ChannelRef) -> list[Incident]:
         """The newest 100 open incidents that `actor`, asking privately from `where`, may see
@@ -103,7 +105,7 @@ class IncidentService:
         """Parses and handles a command line; a parse error becomes an error Reply."""
         started = time.perf_counter()
         try:
-            cmd = c.parse(text, self.lexicon)
+            cmd = g.parse(text, self.lexicon)
         except UserError as exc:
             self.on_command(None, reply := Reply.error(str(exc)), time.perf_counter() - started)
             return reply
@@ -151,7 +153,7 @@ class IncidentService:
     ) -> Reply:
         """A button: `snooze` ("INC-3 30m") or `post_update` ("INC-3")."""
         words = value.split()
-        number = c.parse_incident(words[0]) if words else None
+        number = g.parse_incident(words[0]) if words else None
         if number is None:
             return Reply.error(f"This button is not tied to an incident ({value[:40]!r}).")
         if action == "snooze" and len(words) == 2:
@@ -233,133 +235,80 @@ class IncidentService:
     # ------------------------------------------------------------------ dispatch
 
     async def _dispatch(self, cmd: c.Command, viewer: Viewer, key: str | None) -> Reply:
-        """Routes `cmd`; `key` (a request's idempotency key) rides along with its commit.
-        Every path that shows an incident goes through `_target` or `may_see`."""
-        actor = viewer.actor
-        match cmd:
-            case c.Help(topic):
-                return Reply(Message(title="incidentbot help", body=c.help_text(topic)))
-            case c.ListIncidents(severity, page):
-                return Reply(await self._listing(viewer, severity, page))
-            case c.Declare():
-                return await self._declare(cmd, viewer, key)
-        after_resolve = isinstance(cmd, c.Postmortem | c.ShowTimeline | c.AddNote)
-        inc = await self._target(getattr(cmd, "incident", None), viewer, after_resolve)
-        match cmd:
-            case c.ShowTimeline():
-                return Reply(self.views.timeline(inc, await self.store.timeline(inc.number)))
-            case c.RunProbes(_, targets):
-                # Nothing is committed before the run: the key alone guards against a repeat.
-                if key is not None and not await self.store.first_time(key, self.clock.now()):
-                    raise DuplicateRequest(key)
-                return await self._probe(inc, targets, actor)
-            case c.AddNote(_, text):
-                return await self._mutate(inc.number, self.actions.note(text, actor), key)
-            case c.Postmortem(_, link) if link:
-                # Attaching (or replacing) stops the post-mortem chase: responders only.
-                fn = self.actions.postmortem(link, (), actor)
-            case c.Postmortem():
-                entries = await self.store.timeline(inc.number)
-                fn = self.actions.postmortem("", entries, actor)
-                return await self._mutate(inc.number, fn, key)
-            case c.SetSeverity(_, severity):
-                told = await self.store.timeline(inc.number)  # who has been told already
-                fn = self.actions.severity(severity, actor, told)
-            case c.SetCommander(_, user):
-                fn = self.actions.commander(user or actor, actor)
-                if inc.commander is None:
-                    return await self._mutate(inc.number, fn, key)
-            case c.AssignRole(_, role, user):
-                fn = self.actions.role(role, user or actor, actor)
-            case c.SetStatus(_, status, note):
-                fn = self.actions.status(status, note, actor)
-            case c.PostUpdate(_, findings, actions):
-                fn = self.actions.update(findings, actions, actor)
-            case c.Resolve(_, summary, cause):
-                fn = self.actions.resolve(summary, actor, cause)
-            case c.SetImpact(_, text):
-                fn = self.actions.impact(text, actor)
-            case c.Snooze(_, duration):
-                fn = self.actions.snooze(duration, actor)
-            case _:  # pragma: no cover - the match above is exhaustive
-                raise UserError("Unsupported command.")
-        return await self._mutate(inc.number, self.actions.responders_only(actor, fn), key)
+        """Routes `cmd` through the table; `key` (a request's idempotency key) rides along
+        with its commit. Every path that shows an incident goes through `Finder.target`."""
+        if not isinstance(cmd, c.IncidentCommand):
+            return await self._direct[type(cmd)](cmd, viewer, key)
+        case = self._cases[type(cmd)]
+        inc = await self.finder.target(cmd.incident, viewer, case.after_resolve)
+        done = await case.run(cmd, inc, viewer.actor, key)
+        if isinstance(done, Reply):
+            return done
+        if case.responders_only(cmd, inc):
+            done = self.actions.responders_only(viewer.actor, done)
+        return await self._mutate(inc.number, done, key)
+
+    def _routes(self) -> None:
+        """The dispatch table: each command type's use case and who may run it."""
+        a = self.actions
+        self._direct: dict[type, Direct] = {
+            c.Help: self._help,
+            c.ListIncidents: self._list,
+            c.Declare: self._declare,
+        }
+        self._cases: dict[type, UseCase] = {
+            c.ShowTimeline: UseCase(self._timeline, anyone, after_resolve=True),
+            c.RunProbes: UseCase(self._probe, anyone),
+            c.AddNote: UseCase(pure(lambda cmd, actor: a.note(cmd.text, actor)), anyone, True),
+            c.Postmortem: UseCase(self._postmortem, lambda cmd, _: bool(cmd.link), True),
+            c.SetSeverity: UseCase(self._severity),
+            c.SetCommander: UseCase(
+                pure(lambda cmd, actor: a.commander(cmd.user or actor, actor)),
+                lambda _, inc: inc.commander is not None,  # anyone may lead an unled one
+            ),
+            c.AssignRole: UseCase(
+                pure(lambda cmd, actor: a.role(cmd.role, cmd.user or actor, actor))
+            ),
+            c.SetStatus: UseCase(pure(lambda cmd, actor: a.status(cmd.status, cmd.note, actor))),
+            c.PostUpdate: UseCase(
+                pure(lambda cmd, actor: a.update(cmd.findings, cmd.actions, actor))
+            ),
+            c.Resolve: UseCase(pure(lambda cmd, actor: a.resolve(cmd.summary, actor, cmd.cause))),
+            c.SetImpact: UseCase(pure(lambda cmd, actor: a.impact(cmd.text, actor))),
+            c.Snooze: UseCase(pure(lambda cmd, actor: a.snooze(cmd.duration, actor))),
+        }
+
+    # ------------------------------------------------------------------ use cases
+
+    async def _help(self, cmd: c.Help, viewer: Viewer, key: str | None) -> Reply:
+        return Reply(self.views.help(g.help_text(cmd.topic)))
+
+    async def _list(self, cmd: c.ListIncidents, viewer: Viewer, key: str | None) -> Reply:
+        now = self.clock.now()
+        return Reply(await self.finder.listing(viewer, cmd.severity, cmd.page, now))
+
+    async def _timeline(
+        self, cmd: c.ShowTimeline, inc: Incident, actor: Actor, key: str | None
+    ) -> Reply:
+        return Reply(self.views.timeline(inc, await self.store.timeline(inc.number)))
+
+    async def _postmortem(
+        self, cmd: c.Postmortem, inc: Incident, actor: Actor, key: str | None
+    ) -> Mutation:
+        # Attaching (or replacing) a link stops the post-mortem chase: responders only.
+        entries = () if cmd.link else await self.store.timeline(inc.number)
+        return self.actions.postmortem(cmd.link, entries, actor)
+
+    async def _severity(
+        self, cmd: c.SetSeverity, inc: Incident, actor: Actor, key: str | None
+    ) -> Mutation:
+        told = await self.store.timeline(inc.number)  # who has been told already
+        return self.actions.severity(cmd.severity, actor, told)
 
     # ------------------------------------------------------------------ finding the incident
 
     async def _get(self, number: int) -> Incident:
-        inc = await self.store.get(number)
-        if inc is None:
-            raise UserError(f"INC-{number} does not exist. Try /incident list.")
-        return inc
-
-    def _visible(self, inc: Incident, viewer: Viewer) -> Incident:
-        """`inc`, or a refusal naming no content when `viewer` may not see it."""
-        if not may_see(self.policy, inc, viewer):
-            raise UserError(private_refusal(inc))
-        return inc
-
-    async def _target(
-        self, number: int | None, viewer: Viewer, after_resolve: bool = False
-    ) -> Incident:
-        """The named incident, else the one whose thread this is, else the only open one
-        in this channel (for `after_resolve` commands, else the latest resolved one there);
-        otherwise asks which, listing candidates. Only incidents `viewer` may see are
-        picked or listed; private ones they may not see are only counted."""
-        where = viewer.where
-        if number is not None:
-            return self._visible(await self._get(number), viewer)
-        if where.thread is not None:
-            inc = await self.store.find_by_thread(where.platform, where.thread)
-            if inc is not None:
-                return self._visible(inc, viewer)
-
-        def here(incidents: list[Incident]) -> list[Incident]:
-            return [
-                i for i in incidents if i.platform == where.platform and where.channel in _places(i)
-            ]
-
-        open_ = await self.store.list_incidents(open_only=True, limit=200)
-        seen = [i for i in open_ if may_see(self.policy, i, viewer)]
-        hidden = len(open_) - len(seen)
-        if len(mine := here(seen)) == 1:
-            return mine[0]
-        if not mine and after_resolve:
-            recent = await self.store.list_incidents(open_only=False, limit=20)
-            if latest := here([i for i in recent if may_see(self.policy, i, viewer)]):
-                return latest[0]
-        candidates = mine or seen
-        also = f" ({_private_count(hidden)} not shown)" if hidden else ""
-        if not candidates:
-            raise UserError(f"There is no open incident here{also}. Name one with INC-n.")
-        listed = ", ".join(f"{i.key} ({i.severity.value}: {i.title[:40]})" for i in candidates[:10])
-        raise UserError(f"Which incident? Add its id, one of: {listed}{also}.")
-
-    async def _listing(self, viewer: Viewer, severity: Severity | None, page: int) -> Message:
-        """One page of open incidents, newest first; private ones `viewer` may not see are
-        counted, never shown."""
-        total = await self.store.count_incidents(severity=severity)
-        pages = max(1, -(-total // LIST_PAGE))
-        if page > pages:
-            what = f"{severity.value} " if severity else ""
-            raise UserError(
-                f"There is no page {page}: the {total} open {what}incident(s) fill {pages}."
-            )
-        private = await self.store.count_incidents(severity=severity, private=True)
-        rows = await self.store.list_incidents(
-            limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE, severity=severity
-        )
-        shown = [i for i in rows if may_see(self.policy, i, viewer)]
-        return self.views.listing(
-            shown,
-            self.clock.now(),
-            total=total,
-            private=private,
-            hidden=len(rows) - len(shown),
-            page=page,
-            pages=pages,
-            severity=severity,
-        )
+        return await self.finder.get(number)
 
     # ------------------------------------------------------------------ commit loop
 
@@ -440,7 +389,10 @@ class IncidentService:
 
     # ------------------------------------------------------------------ probes
 
-    async def _probe(self, inc: Incident, targets: tuple[str, ...], actor: Actor) -> Reply:
+    async def _probe(self, cmd: c.RunProbes, inc: Incident, actor: Actor, key: str | None) -> Reply:
+        # Nothing is committed before the run: the key alone guards against a repeat.
+        if key is not None and not await self.store.first_time(key, self.clock.now()):
+            raise DuplicateRequest(key)
         if self.probes is None:
             return Reply.info(
                 "No probe kinds are installed in this build, so there is nothing to run."
@@ -449,7 +401,7 @@ class IncidentService:
             return Reply.info(
                 "No probes are configured; add some under `probes:` in the configuration."
             )
-        selection = targets or self.on_declare_probes or ("all",)
+        selection = cmd.targets or self.on_declare_probes or ("all",)
         self._validate_selection(selection)
         self._spawn(self._run_probes(inc.number, selection, actor))
         return Reply.info(
@@ -479,9 +431,7 @@ class IncidentService:
         except Exception as exc:  # a probe run must never take the bot down
             log.warning("probe.run_failed", incident=f"INC-{number}", error=type(exc).__name__)
             summary = "probe run failed"
-            msg = Message(
-                title=f"PROBES: the run failed ({type(exc).__name__}); check the bot's logs."
-            )
+            msg = self.views.probe_run_failed(type(exc).__name__)
         self.on_probe_run(number, report, time.perf_counter() - started)
 
         def m(i: Incident, now: datetime) -> Outcome:
@@ -500,12 +450,3 @@ class IncidentService:
         if not task.cancelled() and (exc := task.exception()) is not None:
             # e.g. the store failed while recording probe results: say so, never lose it
             log.error("background.failed", error=repr(exc)[:300])
-
-
-def _private_count(n: int) -> str:
-    return f"{n} private incident{'s' if n != 1 else ''}"
-
-
-def _places(inc: Incident) -> set[str]:
-    """Channels an incident lives in: where it was declared and where its thread is."""
-    return {r.channel for r in (inc.thread, inc.origin) if r is not None}

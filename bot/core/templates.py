@@ -62,7 +62,7 @@ DEFAULTS: dict[str, str] = {
         "Summary: {summary}\n"
         "Post-mortem: {postmortem_due}"
     ),
-    "ops_line": "[INCIDENT] {severity} {key} - {title}. {status_word}.",
+    "ops_line": "[{ops_tag}] {severity} {key} - {title}.{ops_status}",
     "status_investigating": (
         "[Investigating] We are investigating reports of {title}.\n"
         "{public_impact}\n"
@@ -115,7 +115,7 @@ _FIELD = re.compile(r"^([A-Z][A-Za-z0-9 ()/-]{0,40}): (.*)$")
 _FORMATTER = string.Formatter()
 
 
-def utc(dt: datetime | None) -> str:
+def utc_stamp(dt: datetime | None) -> str:
     """`2026-11-22 16:20 UTC`, or `—`."""
     return dt.strftime("%Y-%m-%d %H:%M UTC") if dt else "—"
 
@@ -129,7 +129,7 @@ def when(dt: datetime | None, now: datetime) -> str:
     without its date is wrong by a day for a SEV4 or a reminder read after midnight."""
     if dt is None:
         return "—"
-    return hhmm(dt) if dt.date() == now.date() else utc(dt)
+    return hhmm(dt) if dt.date() == now.date() else utc_stamp(dt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +215,10 @@ COMMON_PLACEHOLDERS = frozenset(
 _LEGACY: dict[str, set[str]] = {
     "status_investigating": {"impact", "impact_lower"},
     "status_resolved": {"summary", "summary_or_tbd"},
+    "ops_line": {"status_word"},
 }
+# Old names of placeholders, filled from the value they were renamed to.
+_RENAMED = {"status_word": "status"}
 
 
 def _placeholders(text: str) -> set[str]:
@@ -224,7 +227,7 @@ def _placeholders(text: str) -> set[str]:
 
 class _Defaulting(dict[str, str]):
     def __missing__(self, key: str) -> str:
-        return "—"
+        return self.get(_RENAMED.get(key, ""), "—")
 
 
 def commander_label(incident: Incident) -> str:
@@ -239,7 +242,7 @@ def timeline_lines(entries: Sequence[TimelineEntry]) -> list[str]:
     day = None
     for e in collapse_reminders(entries):
         who = f" (by {e.actor.label})" if e.actor else ""
-        stamp = hhmm(e.at) if e.at.date() == day else utc(e.at)
+        stamp = hhmm(e.at) if e.at.date() == day else utc_stamp(e.at)
         day = e.at.date()
         out.append(f"{stamp}  {e.kind:<9} {e.text}{who}")
     return out
@@ -256,7 +259,7 @@ def postmortem_markdown(
 ) -> str:
     """The blameless post-mortem draft (runbook structure + five-whys skeleton)."""
     tl = "\n".join(
-        f"| {utc(e.at)} | {e.kind} | {e.text.replace('|', '/')}"
+        f"| {utc_stamp(e.at)} | {e.kind} | {e.text.replace('|', '/')}"
         f" | {e.actor.label if e.actor else ''} |"
         for e in collapse_reminders(entries)
     )
@@ -269,8 +272,8 @@ def postmortem_markdown(
 |---|---|
 | Severity | {incident.severity.value} |
 | Status | {incident.status.value} |
-| Started | {utc(incident.declared_at)} |
-| Resolved | {utc(incident.resolved_at)} |
+| Started | {utc_stamp(incident.declared_at)} |
+| Resolved | {utc_stamp(incident.resolved_at)} |
 | Duration | {duration} |
 | Commander | {incident.commander.label if incident.commander else "—"} |
 | Roles | {roles} |

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.core import reach
 from bot.core.messages import Button, Message, people_in
-from bot.core.model import Incident, Severity, Status, TimelineEntry
+from bot.core.model import Actor, Incident, Severity, Status, TimelineEntry
 from bot.core.policy import Policy, format_duration
-from bot.core.ports import ProbeReport
-from bot.core.templates import Templates, commander_label, timeline_lines, utc, when
+from bot.core.records import ProbeReport
+from bot.core.templates import Templates, commander_label, timeline_lines, utc_stamp, when
 
 STATUS_WORD = {
     Status.INVESTIGATING: "Investigating",
@@ -45,10 +47,9 @@ class Views:
             "title": inc.title,
             "severity": inc.severity.value,
             "status": STATUS_WORD[inc.status],
-            "status_word": STATUS_WORD[inc.status],
             "commander": commander_label(inc),
-            "start_time": utc(inc.declared_at),
-            "end_time": utc(inc.resolved_at),
+            "start_time": utc_stamp(inc.declared_at),
+            "end_time": utc_stamp(inc.resolved_at),
             "duration": format_duration(end - inc.declared_at),
             "cadence": format_duration(p.update_every),
             "respond_within": format_duration(p.respond_within),
@@ -109,7 +110,114 @@ class Views:
         return Message(title="Status-page draft", body=text, severity=inc.severity)
 
     def ops_line(self, inc: Incident, now: datetime) -> Message:
-        return Message(title=self.templates.fill("ops_line", self.values(inc, now)))
+        """The one line in `ops`: `[INCIDENT] … Investigating.` when declared, `[RESOLVED] …`
+        when resolved; both from the (configurable) `ops_line` template."""
+        if inc.is_open:
+            extra = {"ops_tag": "INCIDENT", "ops_status": f" {STATUS_WORD[inc.status]}."}
+        else:
+            extra = {"ops_tag": "RESOLVED", "ops_status": ""}
+        return Message(title=self.templates.fill("ops_line", self.values(inc, now, **extra)))
+
+    def checklist(self, inc: Incident, now: datetime, probes: bool) -> Message:
+        """The triage checklist; `probes`: whether probes run on declare."""
+        values = self.values(
+            inc,
+            now,
+            probes="running now" if probes else "none configured",
+            status_page_step=(
+                ", update the status page" if self.policy.of(inc.severity).status_page else ""
+            ),
+        )
+        return self.templates.render("checklist", values)
+
+    def page(self, inc: Incident, now: datetime, groups: Sequence[str]) -> Message:
+        values = self.values(inc, now, contacts=", ".join(groups))
+        return self.templates.render("page", values, severity=inc.severity)
+
+    def tagged(self, tags: Sequence[str], groups: Sequence[str], ids: Sequence[str]) -> Message:
+        title = f"Tagged {', '.join(tags)}: notifying {', '.join(groups)} at once."
+        return Message(title=title, mentions=tuple(ids))
+
+    def note(self, actor: Actor, text: str) -> Message:
+        """A note. A person mentioned in it is notified by this message only (§7)."""
+        return Message(title=f"Note from {actor.label}", body=text, mentions=people_in(text))
+
+    def reclassified(
+        self, inc: Incident, now: datetime, previous: Severity, mentions: Sequence[str]
+    ) -> Message:
+        values = self.values(inc, now, previous_severity=previous.value)
+        return self.templates.render(
+            "reclassified", values, severity=inc.severity, mentions=mentions
+        )
+
+    def resolved(self, inc: Incident, now: datetime, postmortem_due: str) -> Message:
+        values = self.values(inc, now, postmortem_due=postmortem_due)
+        return self.templates.render("resolved", values, severity=inc.severity)
+
+    def escalation(
+        self,
+        inc: Incident,
+        now: datetime,
+        reason: str,
+        contacts: str,
+        without_update: str,
+        mentions: Sequence[str],
+    ) -> Message:
+        values = self.values(
+            inc, now, reason=reason, contacts=contacts, without_update=without_update
+        )
+        return self.templates.render("escalation", values, severity=inc.severity, mentions=mentions)
+
+    def postmortem_reminder(
+        self, inc: Incident, now: datetime, due: str, mentions: Sequence[str]
+    ) -> Message:
+        values = self.values(inc, now, due=due)
+        return self.templates.render("postmortem_reminder", values, mentions=mentions)
+
+    def postmortem_draft(self, inc: Incident, draft: str) -> Message:
+        return Message(title=f"POST-MORTEM DRAFT: {inc.key} {inc.title}", body=draft)
+
+    def paging_failed(
+        self,
+        inc: Incident,
+        pager: str,
+        reason: str,
+        contacts: Sequence[str],
+        mentions: Sequence[str],
+        permanent: bool,
+    ) -> Message:
+        """`PAGING FAILED — <pager>: <reason> — page <contacts> manually`, and whether the
+        bot keeps retrying (transient) or gave the page up (`permanent`)."""
+        return Message(
+            title=f"⚠️ PAGING FAILED — {pager}: {reason}"
+            f" — page {', '.join(contacts) or 'on-call'} manually.",
+            body=(
+                f"{pager} refused the page; the bot will not retry it."
+                if permanent
+                else f"The bot keeps retrying {pager}."
+            ),
+            mentions=tuple(mentions),
+            severity=inc.severity,
+        )
+
+    def probe_run_failed(self, error: str) -> Message:
+        return Message(title=f"PROBES: the run failed ({error}); check the bot's logs.")
+
+    def said(
+        self, text: str, *, severity: Severity | None = None, mentions: Sequence[str] = ()
+    ) -> Message:
+        """A one-line thread message saying what a command did (its answer says the same)."""
+        return Message(title=text, severity=severity, mentions=tuple(mentions))
+
+    def warn_if_unreached(self, msg: Message, severity: Severity, groups: Sequence[str]) -> Message:
+        """A SEV1/SEV2 message that notified nobody says so, naming what to configure."""
+        if severity.rank > 2 or reach.reaches_anyone(self.policy, severity):
+            return msg
+        note = reach.nobody_note(self.policy, severity, groups)
+        return dataclasses.replace(msg, body=f"{msg.body}\n{note}" if msg.body else note)
+
+    def help(self, text: str) -> Message:
+        return Message(title="incidentbot help", body=text)
 
     def timeline(self, inc: Incident, entries: Sequence[TimelineEntry]) -> Message:
         body = "\n".join(timeline_lines(entries)) or "(empty)"

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import aiosqlite
 
 from bot.core.model import TimerKind
-from bot.core.ports import Change
+from bot.core.records import Change
 from bot.errors import InfraError
 from bot.storage import codec, sql
 from bot.storage.codec import Row, TimeCodec, utc

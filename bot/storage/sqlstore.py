@@ -18,7 +18,7 @@ from typing import ClassVar, Generic, TypeVar
 
 from bot.core.messages import Notice
 from bot.core.model import ChannelRef, Incident, Severity, TimelineEntry, TimerKind
-from bot.core.ports import Change, Timer
+from bot.core.records import Change, Timer
 from bot.errors import ConflictError, DuplicateRequest
 from bot.storage import codec, sql
 from bot.storage.codec import Row, TimeCodec

@@ -34,7 +34,8 @@ from bot.core.model import (
     TimelineEntry,
     TimerKind,
 )
-from bot.core.ports import Change, IncidentStore
+from bot.core.ports import IncidentStore
+from bot.core.records import Change
 from bot.errors import ConflictError, DuplicateRequest
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.model import Actor, Incident, Severity, Status
-from bot.core.ports import Change
+from bot.core.records import Change
 from tests.conftest import TEST_DATABASE_URL, require_service
 from tests.pgschema import fresh_schema
 from tests.stack import ALICE, HERE, T0, Stack, make_stack

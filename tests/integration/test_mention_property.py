@@ -25,13 +25,13 @@ from hypothesis import strategies as st
 
 from bot.adapters import discord_render as dr
 from bot.adapters import slack_blocks as sb
+from bot.config import BotConfig
 from bot.core.clock import ManualClock
 from bot.core.dispatcher import Dispatcher
 from bot.core.messages import Message, Notice, NoticeKind, people_in
 from bot.core.model import Actor, ChannelRef, Incident
 from bot.core.scheduler import Scheduler
 from bot.core.service import IncidentService
-from bot.settings import BotConfig
 from bot.storage import open_store
 from tests.fakes.discord import pinged
 from tests.mention_audit import discord_raw_mass, slack_live

@@ -19,8 +19,9 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import App
+from bot.config import BotConfig
 from bot.core.clock import ManualClock
-from bot.settings import BotConfig, Settings
+from bot.settings import Settings
 from tests.fakes.tcp_proxy import TcpProxy
 
 T0 = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)

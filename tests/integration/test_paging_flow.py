@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
+from bot.config import BotConfig
 from bot.core.messages import NoticeKind
 from bot.paging.config import build_pagers, parse_pagers
-from bot.settings import BotConfig
 from tests.fakes.paging_services import FakePagerDuty, Scripted
 from tests.stack import make_stack
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 
+from bot.config import BotConfig
 from bot.core.messages import NoticeKind
 from bot.paging.config import build_pagers, parse_pagers
-from bot.settings import BotConfig
 from tests.fakes.paging_services import FakePagerDuty, FakeWebhookReceiver, Scripted
 from tests.stack import Stack, make_stack
 

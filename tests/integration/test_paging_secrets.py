@@ -14,9 +14,9 @@ import httpx
 from aiohttp import web
 from structlog.testing import capture_logs
 
+from bot.config import BotConfig
 from bot.core.messages import NoticeKind
 from bot.paging.config import build_pagers, parse_pagers
-from bot.settings import BotConfig
 from tests.stack import make_stack
 
 USER = "hookuser"

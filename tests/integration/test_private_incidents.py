@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import BotConfig, PlatformConfig
 from bot.core.messages import NoticeKind
 from bot.core.model import Actor, ChannelRef
-from bot.settings import BotConfig, PlatformConfig
 from tests.conftest import TEST_DATABASE_URL, require_service
 from tests.pgschema import fresh_schema
 from tests.stack import ALICE, BOB, HERE, Stack, make_stack

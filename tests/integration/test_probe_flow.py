@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import BotConfig
 from bot.core.messages import NoticeKind
 from bot.probing import ConfiguredProbeRunner
-from bot.settings import BotConfig
 from tests.integration.probes.servers import http_server
 from tests.stack import Stack, make_stack
 

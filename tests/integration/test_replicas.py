@@ -21,12 +21,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bot.config import BotConfig
 from bot.core.clock import ManualClock, SystemClock
 from bot.core.dispatcher import Dispatcher
 from bot.core.messages import Notice, NoticeKind
 from bot.core.model import Actor, ChannelRef, Incident
 from bot.core.service import IncidentService
-from bot.settings import BotConfig
 from bot.storage.postgres import PostgresStore
 from tests.fakes.recording import RecordingNotifier
 from tests.pgschema import fresh_schema

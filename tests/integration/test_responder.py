@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.config import BotConfig
 from bot.core.messages import NoticeKind
 from bot.core.model import Severity
 from bot.paging.config import build_pagers, parse_pagers
-from bot.settings import BotConfig
 from tests.fakes.paging_services import FakePagerDuty
 from tests.stack import Stack, make_stack
 

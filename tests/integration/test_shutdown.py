@@ -25,9 +25,10 @@ import pytest
 from aiohttp import web
 
 from bot.app import App
+from bot.config import BotConfig
 from bot.core.clock import ManualClock
 from bot.core.model import TimerKind
-from bot.settings import BotConfig, Settings
+from bot.settings import Settings
 from bot.storage import open_store
 
 SLOW_S = 1.5  # the probe target's answer time: long enough to be mid-run at SIGTERM

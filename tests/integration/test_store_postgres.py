@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 
 from bot.core.model import TimerKind
-from bot.core.ports import Change, IncidentStore
+from bot.core.ports import IncidentStore
+from bot.core.records import Change
 from bot.errors import InfraError
 from bot.storage import open_store
 from bot.storage.postgres import PostgresStore

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.ports import Change, IncidentStore
+from bot.core.ports import IncidentStore
+from bot.core.records import Change
 from bot.storage import open_store
 from bot.storage.sqlite import SqliteStore
 from tests.contract.store_contract import SameDb, StoreContract, make_incident

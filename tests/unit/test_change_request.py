@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.core.ports import Change
+from bot.core.records import Change
 
 
 def test_a_request_key_without_its_time_is_refused() -> None:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core import commands as c
+from bot.core import grammar as g
 from bot.core.model import Actor, Role, Severity, Status
 from bot.core.policy import Policy
 from bot.errors import UserError
@@ -18,7 +19,7 @@ LEX = Policy().aliases()
 
 
 def parse(text: str) -> c.Command:
-    return c.parse(text, LEX)
+    return g.parse(text, LEX)
 
 
 def test_declare_quoted_title_and_alias() -> None:
@@ -112,10 +113,10 @@ def test_chat_cannot_name_a_dsn_or_shell() -> None:
 
 
 def test_help_comes_from_the_table() -> None:
-    text = c.help_text()
-    for spec in c.SPECS.values():
+    text = g.help_text()
+    for spec in g.SPECS.values():
         assert spec.usage in text
-    assert c.help_text("sev").startswith("/incident sev [INC-n] <severity>")
+    assert g.help_text("sev").startswith("/incident sev [INC-n] <severity>")
 
 
 @settings(max_examples=400, deadline=None)
@@ -130,7 +131,7 @@ def test_fuzz_any_text_is_a_command_or_a_user_error(text: str) -> None:
 
 
 WORDS = st.sampled_from(
-    [*c.SPECS, "INC-1", "inc-99", "sev1", "p9", "--private", "--tag", '"', "'", ";", "@bob",
+    [*g.SPECS, "INC-1", "inc-99", "sev1", "p9", "--private", "--tag", '"', "'", ";", "@bob",
      "<@U1|x>", "30m", "identified", "scribe", "all", "\u201c", "\u201d", "x" * 50]
 )  # fmt: skip
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.core import commands as c
+from bot.core import grammar as g
 from bot.core.policy import MAX_DURATION, Policy, parse_duration
 from bot.errors import UserError
 from probes.config import parse_duration as probe_seconds
@@ -41,7 +41,7 @@ def test_any_number_and_unit_gives_a_usable_duration_or_a_value_error(n: int, un
 
 def test_snooze_with_an_overflowing_duration_is_a_clear_user_error() -> None:
     with pytest.raises(UserError, match=r"at most 365d, got '99999999999w'\. Usage"):
-        c.parse("/incident snooze INC-1 99999999999w", Policy().aliases())
+        g.parse("/incident snooze INC-1 99999999999w", Policy().aliases())
 
 
 @pytest.mark.parametrize("value", ["99999999999d", float("inf"), float("nan"), 1e300, "400d"])

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.core import commands as c
+from bot.core import grammar as g
 from bot.core.model import Actor, Incident, Severity, Status
 from bot.core.policy import Policy
 from bot.core.templates import Templates
@@ -18,16 +19,16 @@ T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 
 
 def test_list_takes_a_severity_and_a_page() -> None:
-    assert c.parse("list", LEX) == c.ListIncidents()
-    assert c.parse("list sev1", LEX) == c.ListIncidents(Severity.SEV1)
-    assert c.parse("ls critical --page 3", LEX) == c.ListIncidents(Severity.SEV1, 3)
-    assert c.parse("list page 2 low", LEX) == c.ListIncidents(Severity.SEV4, 2)
+    assert g.parse("list", LEX) == c.ListIncidents()
+    assert g.parse("list sev1", LEX) == c.ListIncidents(Severity.SEV1)
+    assert g.parse("ls critical --page 3", LEX) == c.ListIncidents(Severity.SEV1, 3)
+    assert g.parse("list page 2 low", LEX) == c.ListIncidents(Severity.SEV4, 2)
 
 
 @pytest.mark.parametrize("text", ["list x", "list --page", "list --page -1", "list --page 9999999"])
 def test_bad_list_arguments(text: str) -> None:
     with pytest.raises(UserError, match="Usage: /incident list"):
-        c.parse(text, LEX)
+        g.parse(text, LEX)
 
 
 def test_a_full_page_of_the_longest_rows_fits_one_slack_section() -> None:

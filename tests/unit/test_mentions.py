@@ -7,7 +7,8 @@ import pytest
 
 from bot.adapters import discord_render as dr
 from bot.adapters import slack_blocks as sb
-from bot.core.commands import AssignRole, SetCommander, parse
+from bot.core.commands import AssignRole, SetCommander
+from bot.core.grammar import parse
 from bot.core.messages import Field, Message, people_in
 from bot.core.model import Actor
 from bot.core.policy import Policy

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.model import Actor, ChannelRef
-from bot.core.ports import Timer
+from bot.core.records import Timer
 from tests.stack import T0, Stack, make_stack
 
 M = timedelta(minutes=1)

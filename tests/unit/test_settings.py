@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import DEFAULT_CONFIG, BotConfig, load_config
 from bot.core.model import Severity
 from bot.errors import ConfigError
-from bot.settings import DEFAULT_CONFIG, BotConfig, load_config
 
 
 def write(tmp: Path, text: str) -> Path:

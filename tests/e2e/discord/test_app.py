@@ -9,8 +9,9 @@ from pydantic import SecretStr
 
 from bot.adapters.discord import DiscordAdapter
 from bot.app import App
+from bot.config import BotConfig, PlatformConfig
 from bot.core.clock import ManualClock
-from bot.settings import BotConfig, PlatformConfig, Settings
+from bot.settings import Settings
 from tests.e2e.discord.conftest import channel_map
 from tests.fakes.discord import FakeDiscord, message_text
 

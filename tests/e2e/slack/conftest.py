@@ -15,8 +15,9 @@ from pydantic import SecretStr
 
 from bot.adapters.slack import SlackAdapter
 from bot.app import App
+from bot.config import BotConfig
 from bot.core.clock import ManualClock, SystemClock
-from bot.settings import BotConfig, Settings
+from bot.settings import Settings
 from tests.fakes.slack import FakeSlack, Mode
 
 CHANNELS = {

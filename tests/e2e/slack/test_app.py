@@ -11,8 +11,9 @@ import pytest
 from pydantic import SecretStr
 
 from bot.app import App
+from bot.config import BotConfig, PlatformConfig
 from bot.core.clock import ManualClock
-from bot.settings import BotConfig, PlatformConfig, Settings
+from bot.settings import Settings
 from tests.e2e.slack.conftest import CHANNELS
 from tests.fakes.slack import FakeSlack
 

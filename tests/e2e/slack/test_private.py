@@ -10,7 +10,7 @@ import pytest
 
 from bot.core.clock import ManualClock
 from bot.core.model import Actor, Incident, Severity, Status
-from bot.core.ports import Change
+from bot.core.records import Change
 from tests.e2e.slack import conftest
 from tests.e2e.slack.conftest import SlackBot
 from tests.fakes.slack import FakeSlack, UrlResponse

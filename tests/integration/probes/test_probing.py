@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.ports import ProbeOutcome, ProbeReport, ProbeRunner
+from bot.core.ports import ProbeRunner
+from bot.core.records import ProbeOutcome, ProbeReport
 from bot.errors import ConfigError, UserError
 from bot.probing import ConfiguredProbeRunner
 from tests.integration.probes.servers import http_server
