@@ -7,8 +7,8 @@ reactions (-> `service.pin` at the message's own time). Every interaction is han
 the interaction id is remembered locally and passed to the core as `request_id` (so a
 redelivery, even to another replica, is refused by the store). Replies are ephemeral as
 the core says; anything slower than `defer_after` seconds is deferred first so Discord's
-3-second deadline is always met. One error boundary (`_boundary`) answers infrastructure
-failures generically and logs them.
+3-second deadline is always met. The shared error boundary (bot/adapters/inbound.py)
+answers infrastructure failures generically, with a reference id, and logs them.
 
 Outbound: `deliver` (discord_delivery.py) posts ANNOUNCE (embed + thread opened from it),
 POST and THREAD notices through REST; any failure raises `DeliveryError`. 429s up to
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +36,7 @@ from discord import app_commands
 from bot.adapters import discord_render as dr
 from bot.adapters.discord_commands import Build, build_group
 from bot.adapters.discord_delivery import PLATFORM, DiscordDelivery
+from bot.adapters.inbound import ErrorBoundary, SeenOnce, Tasks
 from bot.core import commands as c
 from bot.core.messages import Message, ModalKind, Notice, Reply
 from bot.core.model import Actor, ChannelRef, Incident
@@ -46,7 +46,6 @@ from bot.errors import StartupError, UserError
 log = structlog.get_logger("incidentbot.discord")
 
 PIN = "📌"
-GENERIC_ERROR = "Something went wrong on our side; it has been logged. Please try again."
 SEEN_MAX = 10_000
 
 
@@ -141,8 +140,9 @@ class DiscordAdapter:
         self.gateway_up = False
         self.duplicates = 0  # interactions/messages seen before and ignored
         self.pins_handled = 0  # 📌 reactions fully processed (applied or not)
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._seen = SeenOnce(SEEN_MAX)
+        self._tasks = Tasks()
+        self._errors = ErrorBoundary(log, "discord.handler_failed")
         self._runner: asyncio.Task[None] | None = None
         intents = discord.Intents.none()
         intents.guilds = True
@@ -196,8 +196,7 @@ class DiscordAdapter:
 
     async def aclose(self) -> None:
         """Finishes in-flight interactions (bounded), then closes the gateway and HTTP."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self.drain_timeout)
+        await self._tasks.settle(self.drain_timeout)
         await self.client.close()
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
@@ -221,13 +220,10 @@ class DiscordAdapter:
     def _first_time(self, key: str) -> bool:
         """Local once-only guard (a replayed or duplicated event); the store's
         request-id check covers other replicas and restarts."""
-        if key in self._seen:
-            self.duplicates += 1
-            return False
-        self._seen[key] = None
-        if len(self._seen) > SEEN_MAX:
-            self._seen.popitem(last=False)
-        return True
+        if self._seen.first(key):
+            return True
+        self.duplicates += 1
+        return False
 
     async def run(self, interaction: discord.Interaction, build: Build) -> None:
         """Runner for the command group: build, then handle with the interaction id as
@@ -279,8 +275,8 @@ class DiscordAdapter:
         ):
             text = "This command is out of date; please try again in a minute."
         else:
-            log.error("discord.command_failed", error=repr(error)[:300])
-            text = GENERIC_ERROR
+            await self._respond(interaction, self._errors.failed(error, interaction=interaction.id))
+            return
         await self._respond(interaction, Reply.error(text))
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
@@ -404,19 +400,11 @@ class DiscordAdapter:
     async def _boundary(self, work: Any) -> Any:
         """The adapter's one error boundary: infrastructure errors (and bugs) are logged
         and answered generically; user errors already come back as error Replies."""
-        try:
-            return await work
-        except UserError as exc:
-            return Reply.error(str(exc))
-        except Exception as exc:
-            log.error("discord.handler_failed", error=f"{type(exc).__name__}: {exc}"[:300])
-            return Reply.error(GENERIC_ERROR)
+        return await self._errors.run(work)
 
     async def _answer(self, interaction: discord.Interaction, work: Any) -> None:
         """Runs `work` (-> Reply); defers first if it is not done within `defer_after`."""
-        task = asyncio.ensure_future(self._boundary(work))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task = self._tasks.spawn(self._boundary(work))
         done, _ = await asyncio.wait({task}, timeout=self.defer_after)
         if not done:
             try:

@@ -21,7 +21,6 @@ outbox for later.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
 from typing import Any
@@ -35,6 +34,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 
+from bot.adapters.inbound import Tasks
 from bot.adapters.slack_blocks import render
 from bot.adapters.slack_client import build_web_client, retry_after, slack_error
 from bot.adapters.slack_dedup import find_posted, notice_metadata
@@ -112,7 +112,7 @@ class SlackAdapter:
             name="incidentbot",
             logger=logging.getLogger("incidentbot.slack.bolt"),
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
         self._session: aiohttp.ClientSession | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._authed = False
@@ -177,11 +177,7 @@ class SlackAdapter:
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self._drain_timeout)
-            for t in list(self._tasks):
-                t.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.drain(self._drain_timeout)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -199,14 +195,11 @@ class SlackAdapter:
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Runs `work` after the ack, tracked so `aclose` can drain it."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(work)
 
     async def idle(self) -> None:
         """Returns once no work spawned by a request is still running (for tests, benches)."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        await self._tasks.idle()
 
     # ------------------------------------------------------------------ HTTP mode
 

@@ -9,7 +9,6 @@ re-run against the fresh incident.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -32,6 +31,7 @@ from bot.core.model import (
 from bot.core.policy import Policy
 from bot.core.ports import Change, Clock, IncidentStore, ProbeReport, ProbeRunner, Timer
 from bot.core.reactions import Reactions
+from bot.core.tasks import Tasks
 from bot.core.templates import Templates
 from bot.core.views import LIST_PAGE, Views
 from bot.core.visibility import Viewer, may_see, private_refusal
@@ -75,7 +75,7 @@ class IncidentService:
         self.on_declare_probes = tuple(on_declare_probes)
         self.on_commit = on_commit
         self.on_command, self.on_probe_run = on_command, on_probe_run
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks(on_failure=_background_failed)
         self.lexicon = policy.aliases()
         self.channels = channels or {}  # platform -> channel key -> channel id
 
@@ -204,17 +204,11 @@ class IncidentService:
 
     async def settle(self, grace_s: float = 10.0) -> bool:
         """Waits (bounded) for background work such as probe runs; True if none is left."""
-        while self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
-            if pending:
-                return False
-        return True
+        return await self._tasks.settle(grace_s)
 
     async def aclose(self, grace_s: float = 10.0) -> None:
         """Lets background work finish within `grace_s`, then cancels what is left."""
-        await self.settle(grace_s)
-        for t in self._tasks:
-            t.cancel()
+        await self._tasks.drain(grace_s)
 
     async def fire(self, timer: Timer) -> None:
         """Acts on a claimed, due timer exactly once (the commit that records the action also
@@ -491,15 +485,12 @@ class IncidentService:
         await self._mutate(number, m)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._background_done)
+        self._tasks.spawn(coro)
 
-    def _background_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            # e.g. the store failed while recording probe results: say so, never lose it
-            log.error("background.failed", error=repr(exc)[:300])
+
+def _background_failed(exc: BaseException) -> None:
+    # e.g. the store failed while recording probe results: say so, never lose it
+    log.error("background.failed", error=repr(exc)[:300])
 
 
 def _private_count(n: int) -> str:
