@@ -13,7 +13,7 @@ import discord.gateway
 import discord.http
 import pytest
 
-from bot.adapters.discord import DiscordAdapter
+from bot.adapters.discord.adapter import DiscordAdapter
 from bot.core.clock import ManualClock
 from bot.core.dispatcher import Dispatcher
 from bot.core.policy import Policy

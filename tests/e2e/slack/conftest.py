@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.adapters.slack import SlackAdapter
+from bot.adapters.slack.adapter import SlackAdapter
 from bot.app import App
 from bot.core.clock import ManualClock, SystemClock
 from bot.settings import BotConfig, Settings

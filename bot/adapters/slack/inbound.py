@@ -28,7 +28,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.adapters.inbound import ErrorBoundary, SeenOnce
-from bot.adapters.slack_blocks import (
+from bot.adapters.slack.client import slack_error
+from bot.adapters.slack.render import (
     ACTION_PREFIX,
     DECLARE_CALLBACK,
     UPDATE_CALLBACK,
@@ -39,7 +40,6 @@ from bot.adapters.slack_blocks import (
     render,
     submitted_values,
 )
-from bot.adapters.slack_client import slack_error
 from bot.core.commands import Declare, PostUpdate
 from bot.core.messages import Reply
 from bot.core.model import Actor, ChannelRef, Severity

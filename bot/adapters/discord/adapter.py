@@ -1,7 +1,7 @@
 """Discord adapter: a discord.py `Client` with the native `/incident` command group, and the
 core's `Notifier` for Discord.
 
-Inbound: slash commands (discord_commands.py), reminder buttons and the update modal,
+Inbound: slash commands (commands.py), reminder buttons and the update modal,
 bot mentions inside threads (text after the mention -> `service.handle_text`) and 📌
 reactions (-> `service.pin` at the message's own time). Every interaction is handled once:
 the interaction id is remembered locally and passed to the core as `request_id` (so a
@@ -10,7 +10,7 @@ the core says; anything slower than `defer_after` seconds is deferred first so D
 3-second deadline is always met. The shared error boundary (bot/adapters/inbound.py)
 answers infrastructure failures generically, with a reference id, and logs them.
 
-Outbound: `deliver` (discord_delivery.py) posts ANNOUNCE (embed + thread opened from it),
+Outbound: `deliver` (outbound.py) posts ANNOUNCE (embed + thread opened from it),
 POST and THREAD notices through REST; any failure raises `DeliveryError`. 429s up to
 `max_ratelimit_timeout` are waited out by discord.py itself.
 
@@ -33,9 +33,9 @@ import structlog
 import yarl
 from discord import app_commands
 
-from bot.adapters import discord_render as dr
-from bot.adapters.discord_commands import Build, build_group
-from bot.adapters.discord_delivery import PLATFORM, DiscordDelivery
+from bot.adapters.discord import render as dr
+from bot.adapters.discord.commands import Build, build_group
+from bot.adapters.discord.outbound import PLATFORM, DiscordDelivery
 from bot.adapters.inbound import ErrorBoundary, SeenOnce, Tasks
 from bot.core import commands as c
 from bot.core.messages import Message, ModalKind, Notice, Reply
@@ -154,7 +154,7 @@ class DiscordAdapter:
             intents=intents,
             guild_ready_timeout=guild_ready_timeout,
             max_ratelimit_timeout=max(30.0, max_ratelimit_timeout),
-            # Nobody by default: each message lists whom it notifies (discord_render).
+            # Nobody by default: each message lists whom it notifies (render.py).
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.client.tree.add_command(build_group(self))

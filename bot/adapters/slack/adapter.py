@@ -2,19 +2,19 @@
 
 The adapter translates Slack to the core and back, nothing more:
 * inbound (slash command, buttons, modals, mentions, 📌 reactions) is handled by
-  `SlackInbound` (bot/adapters/slack_inbound.py): every request is acknowledged first, the work
+  `SlackInbound` (bot/adapters/slack/inbound.py): every request is acknowledged first, the work
   runs afterwards in a task this adapter tracks (and drains on `aclose`);
 * outbound, it is the core's `Notifier` for platform "slack": `deliver` posts Block Kit
-  (bot/adapters/slack_blocks.py) with a plain-text fallback and raises `DeliveryError`
+  (bot/adapters/slack/render.py) with a plain-text fallback and raises `DeliveryError`
   when Slack cannot take the message, so the core's outbox keeps and retries it. Every
   message carries its notice in its metadata, and a retry whose earlier outcome is unknown
-  looks for it before posting again (bot/adapters/slack_dedup.py, SPEC §7).
+  looks for it before posting again (bot/adapters/slack/dedup.py, SPEC §7).
 
 Tokens and the Web API base URL are passed in explicitly: bolt would otherwise read
-`SLACK_*` environment variables silently. The Web API client (bot/adapters/slack_client.py)
+`SLACK_*` environment variables silently. The Web API client (bot/adapters/slack/client.py)
 retries 429s (honouring `Retry-After` up to `max_retry_wait` seconds, beyond that the outbox
 waits instead), 5xx and connection errors with backoff. Posts are paced per channel
-(bot/adapters/slack_pacing.py: about one a second, as Slack allows; a 429 holds back only
+(bot/adapters/slack/pacing.py: about one a second, as Slack allows; a 429 holds back only
 its channel), waiting at most `pace_max_wait` seconds before handing the notice back to the
 outbox for later.
 """
@@ -35,12 +35,12 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.inbound import Tasks
-from bot.adapters.slack_blocks import render
-from bot.adapters.slack_client import build_web_client, retry_after, slack_error
-from bot.adapters.slack_dedup import find_posted, notice_metadata
-from bot.adapters.slack_door import Refused, SlackDoor
-from bot.adapters.slack_inbound import SlackInbound
-from bot.adapters.slack_pacing import ChannelPacer
+from bot.adapters.slack.client import build_web_client, retry_after, slack_error
+from bot.adapters.slack.dedup import find_posted, notice_metadata
+from bot.adapters.slack.door import Refused, SlackDoor
+from bot.adapters.slack.inbound import SlackInbound
+from bot.adapters.slack.pacing import ChannelPacer
+from bot.adapters.slack.render import render
 from bot.core.messages import Notice, NoticeKind
 from bot.core.model import ChannelRef, Incident
 from bot.core.service import IncidentService
@@ -210,7 +210,7 @@ class SlackAdapter:
         app.router.add_post(path, self.handle_http)
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """One Slack HTTP request. The door (bot/adapters/slack_door.py) limits the size
+        """One Slack HTTP request. The door (bot/adapters/slack/door.py) limits the size
         (413), checks the signature over the raw bytes (401) and the encoding, syntax and
         shape (400) before anything else parses it; then bolt routes the parsed body, the
         listener acks, and slow work goes to tracked tasks."""
