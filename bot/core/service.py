@@ -28,7 +28,7 @@ from bot.core.model import (
     Status,
     TimelineEntry,
 )
-from bot.core.policy import Policy
+from bot.core.policy import Policy, parse_duration
 from bot.core.ports import Change, Clock, IncidentStore, ProbeReport, ProbeRunner, Timer
 from bot.core.reactions import Reactions
 from bot.core.tasks import Tasks
@@ -99,8 +99,15 @@ class IncidentService:
         request_id: str | None = None,
         *,
         alone: bool = True,
+        forms: bool = False,
     ) -> Reply:
-        """Parses and handles a command line; a parse error becomes an error Reply."""
+        """Parses and handles a command line; a parse error becomes an error Reply.
+
+        `forms` says the adapter can open a form for this request (a Slack slash command):
+        then a title-less `declare` (or `declare <severity>`) is answered with the declare
+        form instead of an error, the severity pre-selected if typed."""
+        if forms and (form := declare_form(text, self.lexicon)) is not None:
+            return Reply(modal=form)
         started = time.perf_counter()
         try:
             cmd = c.parse(text, self.lexicon)
@@ -149,13 +156,18 @@ class IncidentService:
         where: ChannelRef,
         request_id: str | None = None,
     ) -> Reply:
-        """A button: `snooze` ("INC-3 30m") or `post_update` ("INC-3")."""
+        """A button: `snooze` ("INC-3 30m") or `post_update` ("INC-3"), handled as the
+        typed command it stands for (never re-parsed as text)."""
         words = value.split()
         number = c.parse_incident(words[0]) if words else None
         if number is None:
             return Reply.error(f"This button is not tied to an incident ({value[:40]!r}).")
         if action == "snooze" and len(words) == 2:
-            return await self.handle_text(f"snooze {value}", actor, where, request_id)
+            try:
+                duration = parse_duration(words[1])
+            except ValueError as exc:
+                return Reply.error(f"This button's duration is not valid: {exc}.")
+            return await self.handle(c.Snooze(number, duration), actor, where, request_id)
         if action == "post_update":
             try:
                 inc = await self._get(number)
@@ -491,6 +503,18 @@ class IncidentService:
 def _background_failed(exc: BaseException) -> None:
     # e.g. the store failed while recording probe results: say so, never lose it
     log.error("background.failed", error=repr(exc)[:300])
+
+
+def declare_form(text: str, lexicon: Mapping[str, Severity]) -> Modal | None:
+    """The declare form for `declare` or `declare <severity>` (no title); None for any
+    other line (a titled declare is parsed as usual)."""
+    words = text.lower().split()
+    if not words or words[0] != "declare" or len(words) > 2:
+        return None
+    if len(words) == 1:
+        return Modal(ModalKind.DECLARE)
+    severity = lexicon.get(words[1])
+    return Modal(ModalKind.DECLARE, prefill={"severity": severity.value}) if severity else None
 
 
 def _private_count(n: int) -> str:

@@ -75,3 +75,14 @@ def test_adapter_modules_stay_small() -> None:
         if (n := len(p.read_text().splitlines())) > 400
     }
     assert big == {}
+
+
+def test_no_adapter_reads_the_command_language() -> None:
+    """Adapters hand text or typed commands to the core; only the core knows the words
+    (severity aliases, `declare` without a title) and builds commands from them."""
+    readers = {
+        str(p.relative_to(ROOT))
+        for p in ROOT.glob("bot/adapters/**/*.py")
+        if ".lexicon" in p.read_text()
+    }
+    assert readers == set()

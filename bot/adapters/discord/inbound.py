@@ -135,53 +135,35 @@ class DiscordInbound:
         """Buttons (`ib:` ids) and modal submissions (`ibm:` ids); commands go to the tree."""
         data: dict[str, Any] = dict(interaction.data or {})
         custom_id = str(data.get("custom_id", ""))
+        who = actor_of(interaction.user)
+        where = where_of(interaction.channel, interaction.channel_id)
+        rid = str(interaction.id)
         if interaction.type is discord.InteractionType.component:
             decoded = dr.decode_button(custom_id)
             if decoded is None or not self._first_time(f"i:{interaction.id}"):
                 return
             action, value = decoded
-            await self._answer(
-                interaction,
-                self.service.press(
-                    action,
-                    value,
-                    actor_of(interaction.user),
-                    where_of(interaction.channel, interaction.channel_id),
-                    request_id=str(interaction.id),
-                ),
-            )
+            await self._answer(interaction, self.service.press(action, value, who, where, rid))
         elif interaction.type is discord.InteractionType.modal_submit:
             modal = dr.decode_modal(custom_id)
             if modal is None or not self._first_time(f"i:{interaction.id}"):
                 return
             values = dr.modal_values(list(data.get("components", [])))
-            kind, number = modal
             try:
-                cmd = self._modal_command(kind, number, values)
+                cmd = self._modal_command(*modal, values)
             except UserError as exc:
                 await self._respond(interaction, Reply.error(str(exc)))
                 return
-            await self._answer(
-                interaction,
-                self.service.handle(
-                    cmd,
-                    actor_of(interaction.user),
-                    where_of(interaction.channel, interaction.channel_id),
-                    request_id=str(interaction.id),
-                ),
-            )
+            await self._answer(interaction, self.service.handle(cmd, who, where, rid))
 
     def _modal_command(self, kind: ModalKind, number: int | None, v: dict[str, str]) -> c.Command:
-        if kind is ModalKind.UPDATE:
-            if not v.get("findings", "").strip():
-                raise UserError("An update needs its current findings.")
-            return c.PostUpdate(number, v["findings"].strip(), v.get("actions", "").strip())
-        title = v.get("title", "").strip()
-        if not title:
-            raise UserError("An incident needs a title.")
-        sev = v.get("severity", "").strip()
-        severity = c.parse_severity(sev, self.service.lexicon) if sev else None
-        return c.Declare(title, severity, description=v.get("description", "").strip())
+        """The command a submitted form stands for (Discord opens only the update form:
+        `/incident declare` takes its title as a native option)."""
+        if kind is not ModalKind.UPDATE:
+            raise UserError("That form is no longer in use; please try again.")
+        if not v.get("findings", "").strip():
+            raise UserError("An update needs its current findings.")
+        return c.PostUpdate(number, v["findings"].strip(), v.get("actions", "").strip())
 
     async def on_message(self, message: discord.Message) -> None:
         """`@incidentbot probe db` (anywhere; in an incident thread it acts on that

@@ -35,7 +35,6 @@ from bot.adapters.slack.render import (
     UPDATE_CALLBACK,
     ModalContext,
     button_action,
-    declare_modal,
     modal_view,
     render,
     submitted_values,
@@ -172,16 +171,12 @@ class SlackInbound:
     # ------------------------------------------------------------------ work (after the ack)
 
     async def _command(self, who: Invoker, text: str) -> None:
-        words = text.split()
-        if words and words[0].lower() == "declare" and who.trigger_id:
-            rest = [w.lower() for w in words[1:]]
-            if not rest or (len(rest) == 1 and rest[0] in self.service.lexicon):
-                # Slack with no title: the declare modal (severity pre-selected if typed).
-                sev = self.service.lexicon[rest[0]] if rest else None
-                view = declare_modal(ModalContext(who.where.channel), sev)
-                await self.client.views_open(trigger_id=who.trigger_id, view=view)
-                return
-        await self._text(who, text, f"cmd:{who.trigger_id or uuid.uuid4().hex}")
+        # With a trigger id the core may answer a title-less declare with its form.
+        rid = f"cmd:{who.trigger_id or uuid.uuid4().hex}"
+        reply = await self.service.handle_text(
+            text, who.actor, who.where, rid, forms=who.trigger_id is not None
+        )
+        await self._reply(who, reply)
 
     async def _text(self, who: Invoker, text: str, request_id: str) -> None:
         reply = await self.service.handle_text(text, who.actor, who.where, request_id)
