@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -167,6 +167,8 @@ class IncidentService:
                 duration = parse_duration(words[1])
             except ValueError as exc:
                 return Reply.error(f"This button's duration is not valid: {exc}.")
+            if duration > timedelta(days=7):  # the same cap the typed `snooze` has
+                return Reply.error("Snooze for 7 days at most.")
             return await self.handle(c.Snooze(number, duration), actor, where, request_id)
         if action == "post_update":
             try:

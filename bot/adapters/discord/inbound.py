@@ -63,8 +63,6 @@ class DiscordInbound:
         self.service = service
         self.client = client
         self.defer_after = defer_after
-        self.duplicates = 0  # interactions/messages seen before and ignored
-        self.pins_handled = 0  # 📌 reactions fully processed (applied or not)
         self._seen = SeenOnce(SEEN_MAX)
         self._tasks = tasks
         self._errors = ErrorBoundary(log, "discord.handler_failed")
@@ -74,14 +72,13 @@ class DiscordInbound:
         request-id check covers other replicas and restarts."""
         if self._seen.first(key):
             return True
-        self.duplicates += 1
+        log.info("discord.duplicate", key=key)  # a redelivery: ignored, said once here
         return False
 
     async def run(self, interaction: discord.Interaction, build: Build) -> None:
         """Runner for the command group: build, then handle with the interaction id as
         request id."""
         if not self._first_time(f"i:{interaction.id}"):
-            log.info("discord.duplicate_interaction", interaction=interaction.id)
             return
         try:
             cmd = build()
@@ -216,7 +213,6 @@ class DiscordInbound:
                 where, text, msg.created_at, actor_of(msg.author), by, message_id=str(msg.id)
             )
         )
-        self.pins_handled += 1
         if reply is None:
             return
         try:

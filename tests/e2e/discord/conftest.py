@@ -114,7 +114,7 @@ class DiscordBot:
 
 
 async def eventually(pred: Callable[[], Any], within: float = 5.0) -> Any:
-    """Polls a condition on state the fake cannot see (e.g. the adapter's counters)."""
+    """Polls a condition on state the fake cannot see (e.g. the log lines a test captures)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + within
     while True:
