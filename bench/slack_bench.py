@@ -46,7 +46,7 @@ async def serve(api_url: str, bot_token: str, db: str) -> None:
     from slack_bolt.async_app import AsyncAck, AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.adapters.slack import SlackAdapter
+    from bot.adapters.slack.adapter import SlackAdapter
     from bot.core.clock import SystemClock
     from bot.core.dispatcher import Dispatcher
     from bot.core.policy import Policy

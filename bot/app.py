@@ -220,7 +220,7 @@ class App:
         )
 
     def _slack(self) -> Adapter:
-        from bot.adapters.slack import SlackAdapter
+        from bot.adapters.slack.adapter import SlackAdapter
 
         s = self.settings
         if s.slack_bot_token is None:
@@ -250,7 +250,7 @@ class App:
         return adapter
 
     def _discord(self) -> Adapter:
-        from bot.adapters.discord import DiscordAdapter
+        from bot.adapters.discord.adapter import DiscordAdapter
 
         token = self.settings.discord_token
         if token is None:

@@ -45,7 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # entry point) starts when a line arrives on stdin. A restart then takes a fraction of a
 # second rather than the several seconds of imports on a loaded 2-core box.
 WARM = (
-    "import sys, bot.app, bot.adapters.slack, bot.adapters.discord, bot.storage.postgres\n"
+    "import sys, bot.app, bot.adapters.slack.adapter, bot.adapters.discord.adapter\n"
+    "import bot.storage.postgres\n"
     "import bot.storage.sqlite, bot.probing, bot.paging.config, bot.config, bot.settings\n"
     "import slack_bolt.adapter.socket_mode.aiohttp, slack_sdk.socket_mode.aiohttp\n"
     "from bot.__main__ import main\n"

@@ -9,11 +9,10 @@ re-run against the fresh incident.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -27,13 +26,15 @@ from bot.core.model import (
     Actor,
     ChannelRef,
     Incident,
+    Severity,
     Status,
     TimelineEntry,
 )
-from bot.core.policy import Policy
+from bot.core.policy import Policy, parse_duration
 from bot.core.ports import Clock, IncidentStore, ProbeRunner
 from bot.core.reactions import Reactions
 from bot.core.records import Change, ProbeReport, Timer
+from bot.core.tasks import Tasks
 from bot.core.templates import Templates
 from bot.core.usecase import Direct, UseCase, anyone, pure
 from bot.core.views import Views
@@ -79,7 +80,7 @@ class IncidentService:
         self.on_declare_probes = tuple(on_declare_probes)
         self.on_commit = on_commit
         self.on_command, self.on_probe_run = on_command, on_probe_run
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks(on_failure=_background_failed)
         self.lexicon = policy.aliases()
         self.channels = channels or {}  # platform -> channel key -> channel id
         self._routes()
@@ -101,8 +102,15 @@ class IncidentService:
         request_id: str | None = None,
         *,
         alone: bool = True,
+        forms: bool = False,
     ) -> Reply:
-        """Parses and handles a command line; a parse error becomes an error Reply."""
+        """Parses and handles a command line; a parse error becomes an error Reply.
+
+        `forms` says the adapter can open a form for this request (a Slack slash command):
+        then a title-less `declare` (or `declare <severity>`) is answered with the declare
+        form instead of an error, the severity pre-selected if typed."""
+        if forms and (form := declare_form(text, self.lexicon)) is not None:
+            return Reply(modal=form)
         started = time.perf_counter()
         try:
             cmd = g.parse(text, self.lexicon)
@@ -151,13 +159,20 @@ class IncidentService:
         where: ChannelRef,
         request_id: str | None = None,
     ) -> Reply:
-        """A button: `snooze` ("INC-3 30m") or `post_update` ("INC-3")."""
+        """A button: `snooze` ("INC-3 30m") or `post_update` ("INC-3"), handled as the
+        typed command it stands for (never re-parsed as text)."""
         words = value.split()
         number = g.parse_incident(words[0]) if words else None
         if number is None:
             return Reply.error(f"This button is not tied to an incident ({value[:40]!r}).")
         if action == "snooze" and len(words) == 2:
-            return await self.handle_text(f"snooze {value}", actor, where, request_id)
+            try:
+                duration = parse_duration(words[1])
+            except ValueError as exc:
+                return Reply.error(f"This button's duration is not valid: {exc}.")
+            if duration > timedelta(days=7):  # the same cap the typed `snooze` has
+                return Reply.error("Snooze for 7 days at most.")
+            return await self.handle(c.Snooze(number, duration), actor, where, request_id)
         if action == "post_update":
             try:
                 inc = await self._get(number)
@@ -206,17 +221,11 @@ class IncidentService:
 
     async def settle(self, grace_s: float = 10.0) -> bool:
         """Waits (bounded) for background work such as probe runs; True if none is left."""
-        while self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
-            if pending:
-                return False
-        return True
+        return await self._tasks.settle(grace_s)
 
     async def aclose(self, grace_s: float = 10.0) -> None:
         """Lets background work finish within `grace_s`, then cancels what is left."""
-        await self.settle(grace_s)
-        for t in self._tasks:
-            t.cancel()
+        await self._tasks.drain(grace_s)
 
     async def fire(self, timer: Timer) -> None:
         """Acts on a claimed, due timer exactly once (the commit that records the action also
@@ -441,12 +450,21 @@ class IncidentService:
         await self._mutate(number, m)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._background_done)
+        self._tasks.spawn(coro)
 
-    def _background_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
-            # e.g. the store failed while recording probe results: say so, never lose it
-            log.error("background.failed", error=repr(exc)[:300])
+
+def _background_failed(exc: BaseException) -> None:
+    # e.g. the store failed while recording probe results: say so, never lose it
+    log.error("background.failed", error=repr(exc)[:300])
+
+
+def declare_form(text: str, lexicon: Mapping[str, Severity]) -> Modal | None:
+    """The declare form for `declare` or `declare <severity>` (no title); None for any
+    other line (a titled declare is parsed as usual)."""
+    words = text.lower().split()
+    if not words or words[0] != "declare" or len(words) > 2:
+        return None
+    if len(words) == 1:
+        return Modal(ModalKind.DECLARE)
+    severity = lexicon.get(words[1])
+    return Modal(ModalKind.DECLARE, prefill={"severity": severity.value}) if severity else None

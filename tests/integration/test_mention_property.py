@@ -23,8 +23,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.adapters import discord_render as dr
-from bot.adapters import slack_blocks as sb
+from bot.adapters.discord import render as dr
+from bot.adapters.slack import render as sb
 from bot.config import BotConfig
 from bot.core.clock import ManualClock
 from bot.core.dispatcher import Dispatcher

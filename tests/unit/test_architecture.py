@@ -47,3 +47,42 @@ def test_modules_stay_small() -> None:
         if (n := len(p.read_text().splitlines())) > 700
     }
     assert big == {}
+
+
+PLATFORM_PACKAGES = ("slack", "discord")
+PLATFORM_MODULES = {"__init__", "adapter", "inbound", "outbound", "render"}
+
+
+def test_chat_platforms_are_mirrored_packages() -> None:
+    """Each chat platform is one package with the same core modules; none imports another
+    platform's package (what they share lives in bot/adapters/inbound.py)."""
+    adapters = ROOT / "bot" / "adapters"
+    for name in PLATFORM_PACKAGES:
+        package = adapters / name
+        modules = {p.stem for p in package.glob("*.py")}
+        assert modules >= PLATFORM_MODULES, (name, sorted(PLATFORM_MODULES - modules))
+        others = [f"bot.adapters.{o}" for o in PLATFORM_PACKAGES if o != name]
+        for path in sorted(package.glob("*.py")):
+            crossing = {n for n in imports(path) if any(n.startswith(o) for o in others)}
+            assert crossing == set(), (str(path.relative_to(ROOT)), sorted(crossing))
+    assert not list(adapters.glob("slack_*.py")) and not list(adapters.glob("discord_*.py"))
+
+
+def test_adapter_modules_stay_small() -> None:
+    big = {
+        str(p.relative_to(ROOT)): n
+        for p in ROOT.glob("bot/adapters/**/*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert big == {}
+
+
+def test_no_adapter_reads_the_command_language() -> None:
+    """Adapters hand text or typed commands to the core; only the core knows the words
+    (severity aliases, `declare` without a title) and builds commands from them."""
+    readers = {
+        str(p.relative_to(ROOT))
+        for p in ROOT.glob("bot/adapters/**/*.py")
+        if ".lexicon" in p.read_text()
+    }
+    assert readers == set()

@@ -8,9 +8,9 @@ import discord.gateway
 import discord.http
 import pytest
 
-from bot.adapters import discord_render as dr
-from bot.adapters.discord import configure_endpoints
-from bot.adapters.discord_commands import incident_number
+from bot.adapters.discord import render as dr
+from bot.adapters.discord.adapter import configure_endpoints
+from bot.adapters.discord.commands import incident_number
 from bot.core.messages import Button, Field, Message, Modal, ModalKind
 from bot.core.model import Severity
 from bot.errors import UserError

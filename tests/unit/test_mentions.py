@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.adapters import discord_render as dr
-from bot.adapters import slack_blocks as sb
+from bot.adapters.discord import render as dr
+from bot.adapters.slack import render as sb
 from bot.core.commands import AssignRole, SetCommander
 from bot.core.grammar import parse
 from bot.core.messages import Field, Message, people_in

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.adapters.slack_blocks import (
+from bot.adapters.slack.render import (
     ModalContext,
     button_action,
     declare_modal,

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from bot.adapters.slack_pacing import ChannelPacer
+from bot.adapters.slack.pacing import ChannelPacer
 from bot.errors import DeliveryDeferred, DeliveryError, DeliveryRejected
 
 

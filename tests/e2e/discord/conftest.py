@@ -13,7 +13,7 @@ import discord.gateway
 import discord.http
 import pytest
 
-from bot.adapters.discord import DiscordAdapter
+from bot.adapters.discord.adapter import DiscordAdapter
 from bot.core.clock import ManualClock
 from bot.core.dispatcher import Dispatcher
 from bot.core.policy import Policy
@@ -114,7 +114,7 @@ class DiscordBot:
 
 
 async def eventually(pred: Callable[[], Any], within: float = 5.0) -> Any:
-    """Polls a condition on state the fake cannot see (e.g. the adapter's counters)."""
+    """Polls a condition on state the fake cannot see (e.g. the log lines a test captures)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + within
     while True:

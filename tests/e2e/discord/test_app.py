@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from bot.adapters.discord import DiscordAdapter
+from bot.adapters.discord.adapter import DiscordAdapter
 from bot.app import App
 from bot.config import BotConfig, PlatformConfig
 from bot.core.clock import ManualClock

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from bot.core.clock import ManualClock
 from tests.e2e.discord.conftest import DiscordBot, eventually
 from tests.e2e.discord.test_lifecycle import declare
@@ -77,7 +79,11 @@ async def test_mention_and_pin_in_thread(fake: FakeDiscord, bot: DiscordBot) -> 
     other = await fake.user_message("general", "unrelated", user="carol")
     await fake.react(other["id"], "📌", user="alice")
     await fake.react(said["id"], "👍", user="alice")
-    await eventually(lambda: bot.adapter.pins_handled == 2)
+    # the bot read the pinned message (seen at the fake), then its work drained
+    await fake.wait_for(
+        lambda: fake.calls_to("GET", rf"/channels/{other['channel_id']}/messages/{other['id']}")
+    )
+    await bot.adapter.idle()
     assert len([e for e in await bot.store.timeline(1) if e.kind == "pin"]) == 1
 
 
@@ -96,8 +102,9 @@ async def test_same_interaction_twice_acts_once(fake: FakeDiscord, bot: DiscordB
     rec = await fake.slash("declare", {"title": "Cache stampede", "severity": "SEV3"})
     await fake.wait_for(lambda: rec.callbacks)
     await fake.wait_for(lambda: fake.threads())
-    await fake.redeliver(rec)
-    await eventually(lambda: bot.adapter.duplicates == 1)
+    with capture_logs() as logs:
+        await fake.redeliver(rec)
+        await eventually(lambda: [e for e in logs if e["event"] == "discord.duplicate"])
     # a later command is answered normally: the duplicate did not wedge anything
     after = await fake.slash("list", {})
     await fake.wait_for(lambda: after.callbacks)

@@ -11,7 +11,7 @@ from typing import Any
 
 import discord
 
-from bot.adapters.discord_delivery import notice_nonce
+from bot.adapters.discord.outbound import notice_nonce
 from bot.core.messages import Message, Notice, NoticeKind
 from tests.e2e.discord.conftest import DiscordBot, eventually
 from tests.e2e.discord.test_lifecycle import declare

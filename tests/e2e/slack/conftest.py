@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 import pytest
 from pydantic import SecretStr
 
-from bot.adapters.slack import SlackAdapter
+from bot.adapters.slack.adapter import SlackAdapter
 from bot.app import App
 from bot.config import BotConfig
 from bot.core.clock import ManualClock, SystemClock

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.adapters.slack import SlackAdapter
+from bot.adapters.slack.adapter import SlackAdapter
 from bot.core.messages import Message, Notice, NoticeKind
 from bot.core.model import Actor, ChannelRef, Incident, Severity, Status
 from bot.errors import DeliveryDeferred, DeliveryError, DeliveryRejected

@@ -1,27 +1,26 @@
 """Slack adapter: slack-bolt `AsyncApp` over HTTP (`POST /slack/events`) and/or Socket Mode.
 
-The adapter translates Slack to the core and back, nothing more:
-* inbound (slash command, buttons, modals, mentions, 📌 reactions) is handled by
-  `SlackInbound` (bot/adapters/slack_inbound.py): every request is acknowledged first, the work
-  runs afterwards in a task this adapter tracks (and drains on `aclose`);
-* outbound, it is the core's `Notifier` for platform "slack": `deliver` posts Block Kit
-  (bot/adapters/slack_blocks.py) with a plain-text fallback and raises `DeliveryError`
-  when Slack cannot take the message, so the core's outbox keeps and retries it. Every
-  message carries its notice in its metadata, and a retry whose earlier outcome is unknown
-  looks for it before posting again (bot/adapters/slack_dedup.py, SPEC §7).
+The adapter translates Slack to the core and back, nothing more; one module per concern
+(see bot/adapters/slack/__init__.py):
+* inbound (inbound.py: slash command, buttons, modals, mentions, 📌 reactions): every
+  request is acknowledged first, the work runs afterwards in a task this adapter tracks
+  (and drains on `aclose`);
+* outbound (outbound.py), the core's `Notifier` for platform "slack": `deliver` posts
+  Block Kit (render.py) and raises `DeliveryError` when Slack cannot take the message, so
+  the core's outbox keeps and retries it; a retry whose earlier outcome is unknown looks for
+  its message before posting again (dedup.py, SPEC §7);
+* this module: lifecycle (auth, Socket Mode) and HTTP mode (the door, door.py, first).
 
 Tokens and the Web API base URL are passed in explicitly: bolt would otherwise read
-`SLACK_*` environment variables silently. The Web API client (bot/adapters/slack_client.py)
-retries 429s (honouring `Retry-After` up to `max_retry_wait` seconds, beyond that the outbox
-waits instead), 5xx and connection errors with backoff. Posts are paced per channel
-(bot/adapters/slack_pacing.py: about one a second, as Slack allows; a 429 holds back only
-its channel), waiting at most `pace_max_wait` seconds before handing the notice back to the
-outbox for later.
+`SLACK_*` environment variables silently. The Web API client (client.py) retries 429s
+(honouring `Retry-After` up to `max_retry_wait` seconds, beyond that the outbox waits
+instead), 5xx and connection errors with backoff. Posts are paced per channel (pacing.py:
+about one a second, as Slack allows; a 429 holds back only its channel), waiting at most
+`pace_max_wait` seconds before handing the notice back to the outbox for later.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
 from typing import Any
@@ -35,37 +34,18 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 
-from bot.adapters.slack_blocks import render
-from bot.adapters.slack_client import build_web_client, retry_after, slack_error
-from bot.adapters.slack_dedup import find_posted, notice_metadata
-from bot.adapters.slack_door import Refused, SlackDoor
-from bot.adapters.slack_inbound import SlackInbound
-from bot.adapters.slack_pacing import ChannelPacer
-from bot.core.messages import Notice, NoticeKind
+from bot.adapters.inbound import Tasks
+from bot.adapters.slack.client import build_web_client, slack_error
+from bot.adapters.slack.door import Refused, SlackDoor
+from bot.adapters.slack.inbound import SlackInbound
+from bot.adapters.slack.outbound import PLATFORM, SlackDelivery
+from bot.adapters.slack.pacing import ChannelPacer
+from bot.core.messages import Notice
 from bot.core.model import ChannelRef, Incident
 from bot.core.service import IncidentService
-from bot.errors import DeliveryError, DeliveryRejected, StartupError
+from bot.errors import StartupError
 
 log = structlog.get_logger("incidentbot.slack")
-
-PLATFORM = "slack"
-
-# Slack errors that retrying the same message cannot fix (the outbox stops and says so).
-_REJECTED = frozenset(
-    {
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "missing_scope",
-        "msg_too_long",
-        "no_text",
-        "restricted_action",
-    }
-)
 
 
 class SlackAdapter:
@@ -102,6 +82,7 @@ class SlackAdapter:
         self._drain_timeout = drain_timeout
         self.client = build_web_client(bot_token, api_url, max_retry_wait=max_retry_wait)
         self.pacer = ChannelPacer(interval=post_interval, max_wait=pace_max_wait)
+        self.delivery = SlackDelivery(self.client, self.channels, self.pacer)
         # signing_secret="" (never None) keeps bolt from reading SLACK_SIGNING_SECRET itself.
         # HTTP requests are verified by the door before bolt sees them (see handle_http);
         # Socket Mode needs no signature (the WebSocket is authenticated by the app token).
@@ -112,7 +93,7 @@ class SlackAdapter:
             name="incidentbot",
             logger=logging.getLogger("incidentbot.slack.bolt"),
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
         self._session: aiohttp.ClientSession | None = None
         self._socket: AsyncSocketModeHandler | None = None
         self._authed = False
@@ -177,11 +158,7 @@ class SlackAdapter:
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=self._drain_timeout)
-            for t in list(self._tasks):
-                t.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.drain(self._drain_timeout)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -199,14 +176,11 @@ class SlackAdapter:
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Runs `work` after the ack, tracked so `aclose` can drain it."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(work)
 
     async def idle(self) -> None:
         """Returns once no work spawned by a request is still running (for tests, benches)."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
+        await self._tasks.idle()
 
     # ------------------------------------------------------------------ HTTP mode
 
@@ -217,7 +191,7 @@ class SlackAdapter:
         app.router.add_post(path, self.handle_http)
 
     async def handle_http(self, request: web.Request) -> web.Response:
-        """One Slack HTTP request. The door (bot/adapters/slack_door.py) limits the size
+        """One Slack HTTP request. The door (bot/adapters/slack/door.py) limits the size
         (413), checks the signature over the raw bytes (401) and the encoding, syntax and
         shape (400) before anything else parses it; then bolt routes the parsed body, the
         listener acks, and slow work goes to tracked tasks."""
@@ -245,81 +219,5 @@ class SlackAdapter:
     # ------------------------------------------------------------------ Notifier
 
     async def deliver(self, notice: Notice, incident: Incident) -> ChannelRef | None:
-        """Posts `notice`; for ANNOUNCE returns the thread (channel, message ts) it opened.
-
-        When an earlier attempt may have posted it (`notice.outcome_unknown`) and that
-        message is found, nothing is posted: the found message is the delivery."""
-        if notice.kind is NoticeKind.THREAD:
-            if incident.thread is None or incident.thread.thread is None:
-                raise DeliveryError(f"{incident.key} has no thread yet", retry_after=5)
-            where, thread = incident.thread.channel, incident.thread.thread
-            # The look-up is a history read (its own rate tier), so only the post is paced.
-            if not await self._posted_before(notice, where, thread):
-                await self.pacer.send(where, lambda: self._post(notice, where, thread))
-            return None
-        if notice.kind in (NoticeKind.ANNOUNCE, NoticeKind.POST):
-            channel = self.channels.get(notice.channel)
-            if not channel:
-                raise DeliveryRejected(f"no Slack channel configured for {notice.channel!r}")
-            found = await self._posted_before(notice, channel, None)
-            if found is not None:
-                posted_in, ts = channel, found
-            else:
-                posted_in, ts = await self.pacer.send(
-                    channel, lambda: self._post(notice, channel, None)
-                )
-                self.pacer.alias(channel, posted_in)  # a configured name paces with its id
-            if notice.kind is NoticeKind.ANNOUNCE:
-                # Slack answers with the channel id even when configured by name.
-                return ChannelRef(PLATFORM, posted_in, ts)
-            return None
-        raise DeliveryRejected(f"Slack cannot deliver a {notice.kind.value} notice")
-
-    async def _posted_before(self, notice: Notice, channel: str, thread: str | None) -> str | None:
-        """The ts of this notice's message if an earlier attempt already posted it."""
-        if not notice.outcome_unknown:
-            return None
-        found = await find_posted(self.client, notice, channel, thread)
-        if found is not None:
-            log.info(
-                "slack.already_posted",
-                incident=f"INC-{notice.incident}",
-                kind=notice.kind.value,
-                claims=notice.claims,
-                ts=found,
-            )
-        return found
-
-    async def _post(self, notice: Notice, channel: str, thread: str | None) -> tuple[str, str]:
-        """Posts `notice`'s message tagged with its metadata; returns (channel id, ts)."""
-        text, blocks = render(notice.message)
-        metadata = notice_metadata(notice)
-        try:
-            try:
-                resp = await self.client.chat_postMessage(
-                    channel=channel,
-                    text=text,
-                    blocks=blocks,
-                    thread_ts=thread,
-                    unfurl_links=False,
-                    metadata=metadata,
-                )
-            except SlackApiError as exc:
-                if slack_error(exc) != "invalid_blocks":
-                    raise
-                # Slack rejected our layout: the fallback text still carries every word.
-                log.warning("slack.invalid_blocks", channel=channel)
-                resp = await self.client.chat_postMessage(
-                    channel=channel, text=text, thread_ts=thread, metadata=metadata
-                )
-        except SlackApiError as exc:
-            error = slack_error(exc)
-            status = exc.response.status_code
-            wait = retry_after(exc.response.headers) if status == 429 else None
-            msg = f"chat.postMessage to {channel} failed: {error or 'HTTP'} (HTTP {status})"
-            if error in _REJECTED:
-                raise DeliveryRejected(msg) from None
-            raise DeliveryError(msg, retry_after=wait) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"Slack unreachable: {type(exc).__name__}") from None
-        return str(resp.get("channel") or channel), str(resp["ts"])
+        """`Notifier.deliver`: see `SlackDelivery.deliver` (outbound.py)."""
+        return await self.delivery.deliver(notice, incident)

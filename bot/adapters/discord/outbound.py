@@ -22,7 +22,7 @@ from typing import Literal
 import aiohttp
 import discord
 
-from bot.adapters import discord_render as dr
+from bot.adapters.discord import render as dr
 from bot.core.messages import Notice, NoticeKind
 from bot.core.model import ChannelRef, Incident
 from bot.errors import DeliveryError

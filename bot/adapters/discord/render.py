@@ -182,35 +182,30 @@ UPDATE_INPUTS: tuple[tuple[str, str, bool], ...] = (
     ("findings", "Current findings", True),
     ("actions", "Actions in progress", False),
 )
-DECLARE_INPUTS: tuple[tuple[str, str, bool], ...] = (
-    ("title", "Title", True),
-    ("severity", "Severity (SEV1-SEV4, default SEV3)", False),
-    ("description", "Impact: who is affected and how", False),
-)
 
 
 def modal(spec: Modal) -> discord.ui.Modal:
     """The Discord form for a core Modal. Its custom id (`ibm:<kind>:<incident>`) is what
-    `decode_modal` reads back when the form is submitted."""
-    if spec.kind is ModalKind.UPDATE:
-        title = f"Update for INC-{spec.incident}"
-        if spec.prefill.get("title"):
-            title = f"INC-{spec.incident}: {spec.prefill['title']}"
-        inputs = UPDATE_INPUTS
-    else:
-        title, inputs = "Declare an incident", DECLARE_INPUTS
+    `decode_modal` reads back when the form is submitted. Only the update form exists on
+    Discord (`/incident declare` takes its title as a native option)."""
+    if spec.kind is not ModalKind.UPDATE:
+        raise ValueError(f"Discord has no {spec.kind.value} form")
+    title = f"Update for INC-{spec.incident}"
+    if spec.prefill.get("title"):
+        title = f"INC-{spec.incident}: {spec.prefill['title']}"
+    inputs = UPDATE_INPUTS
     form = discord.ui.Modal(
         title=clip(title, 45), custom_id=f"{MODAL_PREFIX}{spec.kind.value}:{spec.incident or 0}"
     )
     for key, label, required in inputs:
-        long = key in ("findings", "actions", "description")
+        long = key in ("findings", "actions")
         form.add_item(
             discord.ui.TextInput(
                 label=label,
                 custom_id=key,
                 required=required,
                 style=discord.TextStyle.paragraph if long else discord.TextStyle.short,
-                default=spec.prefill.get(key) if key != "title" else None,
+                default=spec.prefill.get(key),
                 max_length=1000 if long else 200,
             )
         )

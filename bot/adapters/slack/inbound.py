@@ -1,9 +1,10 @@
 """Slack inbound: bolt listeners that turn Slack requests into core calls.
 
 Every listener acknowledges first (well inside Slack's 3 s) and hands the work to `spawn`
-(tracked by the adapter). This module holds the adapter's one error boundary:
-`UserError`s come back from the core as `Reply(ok=False)` and are shown to the invoker
-only; anything else is logged with context and answered with a generic apology.
+(tracked by the adapter). Failures go through the shared error boundary
+(bot/adapters/inbound.py): `UserError`s come back from the core as `Reply(ok=False)` and
+are shown to the invoker only; anything else is logged with a reference id and answered
+with a generic apology carrying it.
 
 Idempotency: Slack redelivers events (`X-Slack-Retry-Num` / `retry_attempt`). Every
 request passes a platform-unique id (`trigger_id`, `event_id`, view id) to the core, which
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,18 +27,18 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.adapters.slack_blocks import (
+from bot.adapters.inbound import ErrorBoundary, SeenOnce
+from bot.adapters.slack.client import slack_error
+from bot.adapters.slack.render import (
     ACTION_PREFIX,
     DECLARE_CALLBACK,
     UPDATE_CALLBACK,
     ModalContext,
     button_action,
-    declare_modal,
     modal_view,
     render,
     submitted_values,
 )
-from bot.adapters.slack_client import slack_error
 from bot.core.commands import Declare, PostUpdate
 from bot.core.messages import Reply
 from bot.core.model import Actor, ChannelRef, Severity
@@ -47,7 +47,6 @@ from bot.core.service import IncidentService
 log = structlog.get_logger("incidentbot.slack")
 
 PLATFORM = "slack"
-GENERIC_ERROR = "Something went wrong on our side; it has been logged (ref {ref}). Please retry."
 ALREADY_HANDLED = Reply.info("Already handled.")
 
 Spawn = Callable[[Coroutine[Any, Any, None]], None]
@@ -81,8 +80,8 @@ class SlackInbound:
         self.client = client
         self.spawn = spawn
         self.bot_user_id = ""
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._seen_max = seen_events
+        self._seen = SeenOnce(seen_events)
+        self._boundary = ErrorBoundary(log, "slack.request_failed", _slack_detail)
         app.command(command)(self.on_command)
         app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(self.on_button)
         app.view(DECLARE_CALLBACK)(self.on_declare_submit)
@@ -148,7 +147,7 @@ class SlackInbound:
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         event_id = str(body.get("event_id", ""))
-        if not self._first_time(event_id):
+        if not self._seen.first(event_id):
             return
         text = self._strip_mention(str(event.get("text", "")))
         channel = str(event.get("channel", ""))
@@ -163,7 +162,7 @@ class SlackInbound:
         item = event.get("item") or {}
         if event.get("reaction") != "pushpin" or item.get("type") != "message":
             return
-        if not self._first_time(str(body.get("event_id", ""))):
+        if not self._seen.first(str(body.get("event_id", ""))):
             return
         channel, ts = str(item.get("channel", "")), str(item.get("ts", ""))
         who = Invoker(Actor(str(event.get("user", ""))), ChannelRef(PLATFORM, channel, None))
@@ -172,16 +171,12 @@ class SlackInbound:
     # ------------------------------------------------------------------ work (after the ack)
 
     async def _command(self, who: Invoker, text: str) -> None:
-        words = text.split()
-        if words and words[0].lower() == "declare" and who.trigger_id:
-            rest = [w.lower() for w in words[1:]]
-            if not rest or (len(rest) == 1 and rest[0] in self.service.lexicon):
-                # Slack with no title: the declare modal (severity pre-selected if typed).
-                sev = self.service.lexicon[rest[0]] if rest else None
-                view = declare_modal(ModalContext(who.where.channel), sev)
-                await self.client.views_open(trigger_id=who.trigger_id, view=view)
-                return
-        await self._text(who, text, f"cmd:{who.trigger_id or uuid.uuid4().hex}")
+        # With a trigger id the core may answer a title-less declare with its form.
+        rid = f"cmd:{who.trigger_id or uuid.uuid4().hex}"
+        reply = await self.service.handle_text(
+            text, who.actor, who.where, rid, forms=who.trigger_id is not None
+        )
+        await self._reply(who, reply)
 
     async def _text(self, who: Invoker, text: str, request_id: str) -> None:
         reply = await self.service.handle_text(text, who.actor, who.where, request_id)
@@ -258,20 +253,11 @@ class SlackInbound:
         try:
             await work
         except Exception as exc:
-            ref = uuid.uuid4().hex[:8]
-            detail = slack_error(exc) if isinstance(exc, SlackApiError) else None
-            log.error(
-                "slack.request_failed",
-                exc_info=not isinstance(exc, SlackApiError),
-                ref=ref,
-                user=who.actor.id,
-                error=type(exc).__name__,
-                slack=detail,
-            )
+            apology = self._boundary.failed(exc, user=who.actor.id)
             try:
-                await self._reply(Invoker(who.actor, who.where, who.response_url), _generic(ref))
+                await self._reply(Invoker(who.actor, who.where, who.response_url), apology)
             except Exception:  # Slack itself is failing: the log line is all we can do
-                log.warning("slack.apology_failed", ref=ref)
+                log.warning("slack.apology_failed", error=type(exc).__name__)
 
     # ------------------------------------------------------------------ helpers
 
@@ -291,16 +277,9 @@ class SlackInbound:
             text = re.sub(r"^\s*<@[UW][A-Z0-9]+>", " ", text)
         return text.strip()
 
-    def _first_time(self, event_id: str) -> bool:
-        if not event_id:
-            return True
-        if event_id in self._seen:
-            return False
-        self._seen[event_id] = None
-        if len(self._seen) > self._seen_max:
-            self._seen.popitem(last=False)
-        return True
 
-
-def _generic(ref: str) -> Reply:
-    return Reply.error(GENERIC_ERROR.format(ref=ref))
+def _slack_detail(exc: Exception) -> tuple[dict[str, Any], bool]:
+    """Slack's own API errors are logged by code, without a traceback."""
+    if isinstance(exc, SlackApiError):
+        return {"slack": slack_error(exc)}, False
+    return {}, True

@@ -27,7 +27,7 @@ import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack_client import retry_after, slack_error
+from bot.adapters.slack.client import retry_after, slack_error
 from bot.core.messages import Notice
 from bot.errors import DeliveryError
 

@@ -2,12 +2,12 @@
 
 * 429: retried after `Retry-After` when that is at most `max_retry_wait` seconds; a longer
   wait surfaces as the error so the durable outbox waits instead of a request. A 429 of a
-  call made in a pacer's slot (bot/adapters/slack_pacing.py) always surfaces: the pacer
+  call made in a pacer's slot (bot/adapters/slack/pacing.py) always surfaces: the pacer
   holds that channel, and only it, and retries in its next slot;
 * 500/502/503/504 and connection errors: retried twice with backoff — except for a
   `chat.postMessage` that may have reached Slack (a dropped connection after sending, a
   5xx): re-sending that here would post twice, so it surfaces as the error and the outbox
-  retries it, looking first for the message it may have posted (bot/adapters/slack_dedup.py).
+  retries it, looking first for the message it may have posted (bot/adapters/slack/dedup.py).
   A post whose connection could not even be opened is still retried here.
 """
 
@@ -29,7 +29,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.adapters.slack_pacing import IN_SLOT
+from bot.adapters.slack.pacing import IN_SLOT
 
 DEFAULT_API_URL = "https://slack.com/api/"
 # Methods that must not be re-sent when the first request may have been carried out.
