@@ -281,12 +281,7 @@ class PostgresProbe:
                 f" {r['lock_type']} lock: {mask_sql(r['blocked_query'] or '')}"
                 f" — blocked by {holder}"
             )
-            if secs >= cfg.lock_wait_fail:
-                f.fail(text)
-            elif secs >= cfg.lock_wait_warn:
-                f.warn(text)
-            else:
-                f.info(text)
+            self._grade(f, secs, cfg.lock_wait_warn, cfg.lock_wait_fail, text)
         if not rows:
             f.ok("no session waiting on a lock")
 
