@@ -21,6 +21,7 @@ RUN python -m venv /opt/incidentbot
 COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY probes ./probes
+COPY durations ./durations
 ENV PIP_CONSTRAINT=/src/constraints.txt
 RUN /opt/incidentbot/bin/pip install .
 

@@ -174,7 +174,7 @@ async def _report(
 ) -> int:
     from bot.app import migrate_store
     from bot.core.clock import SystemClock
-    from bot.core.grammar import parse_incident
+    from bot.core.lexing import parse_incident
     from bot.core.policy import format_duration
     from bot.core.templates import postmortem_markdown
 

@@ -16,16 +16,14 @@ from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field
 
+import durations
 from probes.base import Probe, ProbeConfig
 
 if TYPE_CHECKING:
     import httpx
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 DURATION_HINT = "a duration like 500ms, 30s, 15m, 2h, 1d or a number of seconds"
-MAX_SECONDS = 365 * 86400.0  # as bot.core.policy.MAX_DURATION: beyond it a typo, not a policy
 SECRET_PARAMS = frozenset(
     {"password", "passwd", "pwd", "sslpassword", "token", "access_token", "key", "apikey",
      "api_key", "secret", "client_secret", "auth", "signature", "sig"}
@@ -33,21 +31,20 @@ SECRET_PARAMS = frozenset(
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from ``"30s"``-style strings or plain numbers; raises ValueError otherwise."""
-    if isinstance(value, bool):
+    """Seconds from ``"30s"``-style strings (also ``500ms``, ``1.5s``, ``0s`` and a bare
+    ``"7"``) or plain numbers, up to 365 days; raises ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(DURATION_HINT)
-    seconds: float | None = None
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            seconds = float(m.group(1)) * _UNITS[m.group(2)]
-    if seconds is None:
-        raise ValueError(DURATION_HINT)
-    if not seconds <= MAX_SECONDS:  # also refuses .inf and .nan
-        raise ValueError(f"a duration of at most 365d, got {str(value)[:40]!r}")
-    return seconds
+    try:
+        if isinstance(value, str):
+            return durations.parse_seconds(
+                value, allow_ms=True, allow_fraction=True, allow_bare_number=True, allow_zero=True
+            )
+        return durations.bounded(float(value))
+    except durations.NotADuration:
+        raise ValueError(DURATION_HINT) from None
+    except durations.TooLong:
+        raise ValueError(f"a duration of at most 365d, got {str(value)[:40]!r}") from None
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]

@@ -13,7 +13,7 @@ process dies; `command_timeout` bounds it client-side too. Query text is literal
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -221,30 +221,48 @@ class PostgresProbe:
 
     async def _long_running(self, conn: asyncpg.Connection, f: Findings) -> None:
         cfg = self.config
-        rows = await conn.fetch(R2, cfg.long_query)
-        for r in rows:
-            secs = float(r["running_s"])
-            wait = (
-                f", waiting on {r['wait_event_type']}/{r['wait_event']}" if r["wait_event"] else ""
-            )
-            text = (
+        self._grade_each(
+            f,
+            await conn.fetch(R2, cfg.long_query),
+            "running_s",
+            lambda r, secs: (
                 f"query running {fmt_seconds(secs)}: pid {r['pid']} {r['usename']}@{r['datname']}"
-                f"{wait}: {mask_sql(r['query'] or '')}"
-            )
-            self._grade(f, secs, cfg.long_query, cfg.long_query_fail, text)
-        if not rows:
-            f.ok(f"no query running longer than {fmt_seconds(cfg.long_query)}")
-        idle = await conn.fetch(R2B, cfg.long_query)
-        for r in idle:
-            secs = float(r["idle_s"])
-            xact = float(r["xact_s"] or 0.0)
-            text = (
-                f"{r['state']} for {fmt_seconds(secs)} (transaction open {fmt_seconds(xact)}):"
+                + (
+                    f", waiting on {r['wait_event_type']}/{r['wait_event']}"
+                    if r["wait_event"]
+                    else ""
+                )
+                + f": {mask_sql(r['query'] or '')}"
+            ),
+            f"no query running longer than {fmt_seconds(cfg.long_query)}",
+        )
+        self._grade_each(
+            f,
+            await conn.fetch(R2B, cfg.long_query),
+            "idle_s",
+            lambda r, secs: (
+                f"{r['state']} for {fmt_seconds(secs)}"
+                f" (transaction open {fmt_seconds(float(r['xact_s'] or 0.0))}):"
                 f" pid {r['pid']} {r['usename']}@{r['datname']}"
-            )
-            self._grade(f, secs, cfg.long_query, cfg.long_query_fail, text)
-        if not idle:
-            f.ok(f"no session idle in transaction longer than {fmt_seconds(cfg.long_query)}")
+            ),
+            f"no session idle in transaction longer than {fmt_seconds(cfg.long_query)}",
+        )
+
+    def _grade_each(
+        self,
+        f: Findings,
+        rows: Sequence[Any],
+        seconds_field: str,
+        say: Callable[[Any, float], str],
+        none: str,
+    ) -> None:
+        """Grades each row by its `seconds_field` against the long-query thresholds, said as
+        `say(row, seconds)`; `none` is the finding when there is no such row."""
+        for r in rows:
+            secs = float(r[seconds_field])
+            self._grade(f, secs, self.config.long_query, self.config.long_query_fail, say(r, secs))
+        if not rows:
+            f.ok(none)
 
     async def _blocking(self, conn: asyncpg.Connection, f: Findings) -> None:
         cfg = self.config
@@ -263,12 +281,7 @@ class PostgresProbe:
                 f" {r['lock_type']} lock: {mask_sql(r['blocked_query'] or '')}"
                 f" — blocked by {holder}"
             )
-            if secs >= cfg.lock_wait_fail:
-                f.fail(text)
-            elif secs >= cfg.lock_wait_warn:
-                f.warn(text)
-            else:
-                f.info(text)
+            self._grade(f, secs, cfg.lock_wait_warn, cfg.lock_wait_fail, text)
         if not rows:
             f.ok("no session waiting on a lock")
 

@@ -29,7 +29,7 @@ from typing import TextIO
 import structlog
 
 from bot.adapters.terminal import GuardedStream, OutputClosed, safe_text
-from bot.core.grammar import parse_user
+from bot.core.lexing import parse_user
 from bot.core.messages import Message, Notice, NoticeKind, Reply
 from bot.core.model import Actor, ChannelRef, Incident
 from bot.core.service import IncidentService

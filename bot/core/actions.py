@@ -164,22 +164,44 @@ class Actions:
         return m
 
     def commander(self, user: Actor, actor: Actor) -> Mutation:
-        def m(i: Incident, now: datetime) -> Outcome:
-            new = i.evolve(commander=user)
-            text = f"{user.label} is now the incident commander of {i.key}."
-            msg = self.views.said(text, mentions=(user.id,))
-            entry = TimelineEntry(now, "ic", f"commander: {user.label}", actor)
-            return new, [entry], [thread(new, msg)], Reply.info(text, incident=i.number)
-
-        return m
+        return self._appoint(
+            lambda i: i.evolve(commander=user),
+            user,
+            "the incident commander",
+            "ic",
+            actor,
+            entry=f"commander: {user.label}",
+        )
 
     def role(self, role: Role, user: Actor, actor: Actor) -> Mutation:
+        return self._appoint(
+            lambda i: i.evolve(roles={**i.roles, role: user}),
+            user,
+            role.value,
+            "role",
+            actor,
+            entry=f"{role.value}: {user.label}",
+        )
+
+    def _appoint(
+        self,
+        appoint: Callable[[Incident], Incident],
+        user: Actor,
+        title: str,
+        kind: str,
+        actor: Actor,
+        *,
+        entry: str,
+    ) -> Mutation:
+        """`user` takes a post (`title`: "the incident commander", "scribe"): said in the
+        thread, mentioning them, and recorded as a `kind` timeline entry."""
+
         def m(i: Incident, now: datetime) -> Outcome:
-            new = i.evolve(roles={**i.roles, role: user})
-            text = f"{user.label} is now {role.value} of {i.key}."
+            new = appoint(i)
+            text = f"{user.label} is now {title} of {i.key}."
             msg = self.views.said(text, mentions=(user.id,))
-            entry = TimelineEntry(now, "role", f"{role.value}: {user.label}", actor)
-            return new, [entry], [thread(new, msg)], Reply.info(text, incident=i.number)
+            done = TimelineEntry(now, kind, entry, actor)
+            return new, [done], [thread(new, msg)], Reply.info(text, incident=i.number)
 
         return m
 

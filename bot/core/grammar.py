@@ -3,13 +3,14 @@
 `parse(text, lexicon)` turns what follows `/incident` (Slack text, a console line, a bot
 mention) into a Command, or raises `UserError` saying what was expected. Discord builds
 the same Command types from typed options. Any text yields one or the other, never
-another exception (fuzzed in tests).
+another exception (fuzzed in tests). `declare_form` recognises a title-less declare, which
+an adapter that has forms answers with the declare form. The words themselves (quoting,
+mentions, incident and severity tokens) are `bot.core.lexing`'s.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,114 +33,23 @@ from bot.core.commands import (
     ShowTimeline,
     Snooze,
 )
-from bot.core.model import Actor, Role, Severity, Status
+from bot.core.lexing import (
+    MAX_TEXT,
+    QUOTES,
+    declare_words,
+    levels,
+    parse_incident,
+    parse_severity,
+    person,
+    raw_rest,
+    shell_words,
+)
+from bot.core.messages import Modal, ModalKind
+from bot.core.model import Role, Severity, Status
 from bot.core.policy import parse_duration
 from bot.errors import UserError
 
-# --------------------------------------------------------------------------- lexing
-
-_INCIDENT = re.compile(r"^(?:inc-?|#)(\d{1,9})$", re.IGNORECASE)
 _SEVERITY_SHAPED = re.compile(r"^(?:sev|p|s)\d+$", re.IGNORECASE)
-_MENTION = re.compile(r"^<@!?([A-Za-z0-9_.-]+)(?:\|([^>]*))?>$")
-_AT_NAME = re.compile(r"^@([A-Za-z0-9_.-]{1,80})$")
-_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
-MAX_TEXT = 3000
-
-
-def _tokens(text: str) -> list[str]:
-    """Shell-like words (quotes group a title); a lone apostrophe (`can't`) is just a letter."""
-    try:
-        return shlex.split(text, posix=True)
-    except ValueError:  # unbalanced quotes: read the words literally rather than refuse
-        return text.split()
-
-
-def _words(text: str) -> list[tuple[str, bool]]:
-    """Strict words for `declare`: `(word, was_quoted)`. A quote opens only at the start of a
-    word (so `can't` is a letter) and must close: an unclosed one is a `UserError`, since
-    guessing where a title ends is how `"Unclosed quote sev1` became a SEV1."""
-    out: list[tuple[str, bool]] = []
-    i, n = 0, len(text)
-    while i < n:
-        if text[i].isspace():
-            i += 1
-            continue
-        word, quoted = "", False
-        while i < n and not text[i].isspace():
-            q = text[i]
-            if q in "\"'" and (i == 0 or text[i - 1].isspace() or quoted):
-                end = text.find(q, i + 1)
-                if end < 0:
-                    raise UserError(
-                        f"Unclosed quote {q} in {text[i : i + 40]!r}: close it, or leave the"
-                        " quotes out. Nothing was created."
-                    )
-                word, quoted, i = word + text[i + 1 : end], True, end + 1
-            else:
-                word, i = word + q, i + 1
-        out.append((word, quoted))
-    return out
-
-
-def _raw_rest(text: str, n: int) -> str:
-    """Free text: `text` without its first `n` words, spacing kept, one pair of
-    enclosing quotes removed."""
-    rest = text.strip()
-    for _ in range(n):
-        parts = rest.split(None, 1)
-        rest = parts[1] if len(parts) > 1 else ""
-    rest = rest.strip()
-    if len(rest) >= 2 and rest[0] == rest[-1] and rest[0] in "\"'":
-        rest = rest[1:-1].strip()
-    return rest
-
-
-def parse_user(token: str) -> Actor | None:
-    """`<@U123>`, `<@U123|alice>`, `<@!123>` or `@alice` -> Actor; anything else None."""
-    m = _MENTION.match(token)
-    if m:
-        return Actor(m.group(1), m.group(2) or "")
-    m = _AT_NAME.match(token)
-    if m:
-        return Actor(m.group(1), m.group(1))
-    return None
-
-
-# What can never hold a role (SPEC §7): everyone-style mentions, Slack's special and
-# user-group syntax (`<!here>`, `<!subteam^S1|@sre>`) and Discord roles (`<@&1>`).
-_NOT_A_PERSON = re.compile(r"^(?:@?(?:here|channel|everyone|group)|<[!#].*|<@&.*)$", re.IGNORECASE)
-
-
-def _person(token: str, usage: str) -> Actor:
-    """The one person `token` names, or a UserError saying a person is expected."""
-    if _NOT_A_PERSON.match(token):
-        raise UserError(
-            f"{token[:40]!r} is not a person: the IC and roles go to one person (@user),"
-            f" not @here, @channel, @everyone, a user group or a role. Usage: /incident {usage}"
-        )
-    user = parse_user(token)
-    if user is None:
-        raise UserError(f"{token[:40]!r} is not a @mention. Usage: /incident {usage}")
-    return user
-
-
-def parse_incident(token: str) -> int | None:
-    m = _INCIDENT.match(token)
-    return int(m.group(1)) if m else None
-
-
-def parse_severity(token: str, lexicon: Mapping[str, Severity]) -> Severity:
-    sev = lexicon.get(token.lower())
-    if sev is None:
-        raise UserError(f"Unknown severity {token!r}. Expected one of: {_levels(lexicon)}.")
-    return sev
-
-
-def _levels(lexicon: Mapping[str, Severity]) -> str:
-    return ", ".join(sorted({s.value for s in lexicon.values()}))
-
-
-# --------------------------------------------------------------------------- parsers
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +83,7 @@ def _declare(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
     tags: list[str] = []
     severity: Severity | None = None
     description = ""
-    it = iter(_words(raw))
+    it = iter(declare_words(raw))
     for tok, quoted in it:
         if quoted:
             words.append((tok, quoted))
@@ -218,7 +128,7 @@ def _trailing_severity(
     if _SEVERITY_SHAPED.match(last):
         if last.lower() not in lex:
             raise UserError(
-                f"Unknown severity {last!r}. Expected one of: {_levels(lex)}. Nothing was created."
+                f"Unknown severity {last!r}. Expected one of: {levels(lex)}. Nothing was created."
             )
     elif last.lower() not in lex or not (len(words) == 2 and words[0][1]):
         return None
@@ -236,7 +146,7 @@ def _ic(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
     inc, rest = _take_incident(args)
     usage = SPECS["ic"].usage
     _need(len(rest) <= 1, usage, "Give at most one person")
-    return SetCommander(inc, _person(rest[0], usage) if rest else None)
+    return SetCommander(inc, person(rest[0], usage) if rest else None)
 
 
 def _role(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
@@ -248,7 +158,7 @@ def _role(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
         role = Role(rest[0].lower())
     except ValueError:
         raise UserError(f"Unknown role {rest[0]!r}. Expected one of: {roles}.") from None
-    return AssignRole(inc, role, _person(rest[1], usage) if len(rest) == 2 else None)
+    return AssignRole(inc, role, person(rest[1], usage) if len(rest) == 2 else None)
 
 
 _STATUSES = tuple(s for s in Status if s is not Status.RESOLVED)
@@ -265,12 +175,12 @@ def _status(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
         status = Status(word)
     except ValueError:
         raise UserError(f"Unknown status {rest[0]!r}. Expected one of: {names}.") from None
-    return SetStatus(inc, status, _clip(_raw_rest(raw, len(args) - len(rest) + 1)))
+    return SetStatus(inc, status, _clip(raw_rest(raw, len(args) - len(rest) + 1)))
 
 
 def _update(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
     inc, rest = _take_incident(args)
-    text = _clip(_raw_rest(raw, len(args) - len(rest)))
+    text = _clip(raw_rest(raw, len(args) - len(rest)))
     findings, _, actions = text.partition(";")
     _need(bool(findings.strip()), SPECS["update"].usage, "Say what you found")
     return PostUpdate(inc, findings.strip(), actions.strip())
@@ -278,7 +188,7 @@ def _update(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
 
 def _note(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
     inc, rest = _take_incident(args)
-    text = _clip(_raw_rest(raw, len(args) - len(rest)))
+    text = _clip(raw_rest(raw, len(args) - len(rest)))
     _need(bool(text), SPECS["note"].usage, "The note is empty")
     return AddNote(inc, text)
 
@@ -303,24 +213,24 @@ _CAUSE = re.compile(r"(?:^|\s)--cause(?:\s+|$)")
 
 def _resolve(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
     inc, rest = _take_incident(args)
-    text = _raw_rest(raw, len(args) - len(rest))
+    text = raw_rest(raw, len(args) - len(rest))
     parts = _CAUSE.split(text, maxsplit=1)
-    summary = _raw_rest(parts[0], 0)
-    cause = _raw_rest(parts[1], 0) if len(parts) > 1 else ""
+    summary = raw_rest(parts[0], 0)
+    cause = raw_rest(parts[1], 0) if len(parts) > 1 else ""
     _need(len(parts) == 1 or bool(cause), SPECS["resolve"].usage, "--cause needs a value")
     return Resolve(inc, _clip(summary), _clip(cause))
 
 
 def _impact(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
     inc, rest = _take_incident(args)
-    text = _clip(_raw_rest(raw, len(args) - len(rest)))
+    text = _clip(raw_rest(raw, len(args) - len(rest)))
     _need(bool(text), SPECS["impact"].usage, "Say who is affected and how")
     return SetImpact(inc, text)
 
 
 def _postmortem(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
     inc, rest = _take_incident(args)
-    return Postmortem(inc, _clip(_raw_rest(raw, len(args) - len(rest))))
+    return Postmortem(inc, _clip(raw_rest(raw, len(args) - len(rest))))
 
 
 def _snooze(args: list[str], raw: str, lex: Mapping[str, Severity]) -> Command:
@@ -435,12 +345,12 @@ ALIASES = {"severity": "sev", "commander": "ic", "pm": "postmortem", "ls": "list
 
 def parse(text: str, lexicon: Mapping[str, Severity]) -> Command:
     """Parses the words after `/incident`. Raises `UserError` saying what was expected."""
-    raw = text.translate(_QUOTES).strip()
+    raw = text.translate(QUOTES).strip()
     if raw.lower().startswith("/incident"):
         raw = raw[len("/incident") :].strip()
     if len(raw) > MAX_TEXT + 200:
         raise UserError(f"That command is too long ({len(raw)} characters).")
-    tokens = _tokens(raw)
+    tokens = shell_words(raw)
     if not tokens:
         return Help()
     name = ALIASES.get(tokens[0].lower(), tokens[0].lower())
@@ -451,7 +361,7 @@ def parse(text: str, lexicon: Mapping[str, Severity]) -> Command:
             " Try /incident help."
         )
     # The text after the command word, quotes intact: free-text parsers strip them
-    # themselves (`_raw_rest`), and `declare` must see which words were quoted.
+    # themselves (`raw_rest`), and `declare` must see which words were quoted.
     after = raw.split(None, 1)
     return spec.parse(tokens[1:], after[1] if len(after) > 1 else "", lexicon)
 
@@ -468,3 +378,15 @@ def help_text(topic: str = "") -> str:
     lines.append("such as high counts after a quoted title or as --sev high). INC-n is optional")
     lines.append("inside an incident's thread or when it is the only open one in the channel.")
     return "\n".join(lines)
+
+
+def declare_form(text: str, lexicon: Mapping[str, Severity]) -> Modal | None:
+    """The declare form for `declare` or `declare <severity>` (no title); None for any
+    other line (a titled declare is parsed as usual)."""
+    words = text.lower().split()
+    if not words or words[0] != "declare" or len(words) > 2:
+        return None
+    if len(words) == 1:
+        return Modal(ModalKind.DECLARE)
+    severity = lexicon.get(words[1])
+    return Modal(ModalKind.DECLARE, prefill={"severity": severity.value}) if severity else None

@@ -7,29 +7,29 @@ severity change, a snooze, an update or a resolve re-times everything at once.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import durations
 from bot.core.model import Incident, Severity, TimerKind
 
-_DURATION = re.compile(r"^\s*(\d{1,12})\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-MAX_DURATION = timedelta(days=365)
+MAX_DURATION = timedelta(seconds=durations.MAX_SECONDS)
 """The longest duration anything accepts: beyond it a typo, not a policy (and timedelta
 arithmetic on a date would overflow)."""
 
 
 def parse_duration(text: str) -> timedelta:
-    """`30s`, `15m`, `2h`, `1d`, `1w` up to `MAX_DURATION` -> timedelta. Raises ValueError
-    saying what is expected."""
-    m = _DURATION.match(text)
-    if not m or int(m.group(1)) == 0:
-        raise ValueError(f"expected a duration like 30s, 15m, 2h or 1d, got {text[:40]!r}")
-    seconds = int(m.group(1)) * _UNIT[m.group(2).lower()]
-    if seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"expected a duration of at most 365d, got {text.strip()!r}")
+    """`30s`, `15m`, `2h`, `1d`, `1w` (whole, above zero, any case) up to `MAX_DURATION` ->
+    timedelta. Raises ValueError saying what is expected."""
+    try:
+        seconds = durations.parse_seconds(text, allow_weeks=True, ignore_case=True, max_digits=12)
+    except durations.TooLong:
+        raise ValueError(f"expected a duration of at most 365d, got {text.strip()!r}") from None
+    except durations.NotADuration:
+        raise ValueError(
+            f"expected a duration like 30s, 15m, 2h or 1d, got {text[:40]!r}"
+        ) from None
     return timedelta(seconds=seconds)
 
 

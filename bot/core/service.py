@@ -11,30 +11,29 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 
 from bot.core import commands as c
 from bot.core import grammar as g
-from bot.core.actions import Actions, Mutation, Outcome, thread
+from bot.core.actions import Actions, Mutation, Outcome
 from bot.core.finding import Finder
+from bot.core.lexing import parse_incident
 from bot.core.messages import Modal, ModalKind, Notice, Reply
 from bot.core.model import (
     Actor,
     ChannelRef,
     Incident,
-    Severity,
     Status,
     TimelineEntry,
 )
 from bot.core.policy import Policy, parse_duration
 from bot.core.ports import Clock, IncidentStore, ProbeRunner
+from bot.core.probing import Probing
 from bot.core.reactions import Reactions
 from bot.core.records import Change, ProbeReport, Timer
-from bot.core.tasks import Tasks
 from bot.core.templates import Templates
 from bot.core.usecase import Direct, UseCase, anyone, pure
 from bot.core.views import Views
@@ -79,8 +78,15 @@ class IncidentService:
         self.probes = probes
         self.on_declare_probes = tuple(on_declare_probes)
         self.on_commit = on_commit
-        self.on_command, self.on_probe_run = on_command, on_probe_run
-        self._tasks = Tasks(on_failure=_background_failed)
+        self.on_command = on_command
+        self.probing = Probing(
+            store=store,
+            clock=clock,
+            views=self.views,
+            probes=probes,
+            mutate=self._mutate,
+            on_probe_run=on_probe_run,
+        )
         self.lexicon = policy.aliases()
         self.channels = channels or {}  # platform -> channel key -> channel id
         self._routes()
@@ -109,7 +115,7 @@ class IncidentService:
         `forms` says the adapter can open a form for this request (a Slack slash command):
         then a title-less `declare` (or `declare <severity>`) is answered with the declare
         form instead of an error, the severity pre-selected if typed."""
-        if forms and (form := declare_form(text, self.lexicon)) is not None:
+        if forms and (form := g.declare_form(text, self.lexicon)) is not None:
             return Reply(modal=form)
         started = time.perf_counter()
         try:
@@ -162,7 +168,7 @@ class IncidentService:
         """A button: `snooze` ("INC-3 30m") or `post_update` ("INC-3"), handled as the
         typed command it stands for (never re-parsed as text)."""
         words = value.split()
-        number = g.parse_incident(words[0]) if words else None
+        number = parse_incident(words[0]) if words else None
         if number is None:
             return Reply.error(f"This button is not tied to an incident ({value[:40]!r}).")
         if action == "snooze" and len(words) == 2:
@@ -221,11 +227,11 @@ class IncidentService:
 
     async def settle(self, grace_s: float = 10.0) -> bool:
         """Waits (bounded) for background work such as probe runs; True if none is left."""
-        return await self._tasks.settle(grace_s)
+        return await self.probing.tasks.settle(grace_s)
 
     async def aclose(self, grace_s: float = 10.0) -> None:
         """Lets background work finish within `grace_s`, then cancels what is left."""
-        await self._tasks.drain(grace_s)
+        await self.probing.tasks.drain(grace_s)
 
     async def fire(self, timer: Timer) -> None:
         """Acts on a claimed, due timer exactly once (the commit that records the action also
@@ -314,6 +320,9 @@ class IncidentService:
         told = await self.store.timeline(inc.number)  # who has been told already
         return self.actions.severity(cmd.severity, actor, told)
 
+    async def _probe(self, cmd: c.RunProbes, inc: Incident, actor: Actor, key: str | None) -> Reply:
+        return await self.probing.command(cmd, inc, actor, key, self.on_declare_probes)
+
     # ------------------------------------------------------------------ finding the incident
 
     async def _get(self, number: int) -> Incident:
@@ -377,7 +386,7 @@ class IncidentService:
         self.on_commit()
         log.info("incident.declared", incident=created.key, severity=severity.value)
         if self.probes is not None and self.on_declare_probes and self.probes.catalogue():
-            self._spawn(self._run_probes(created.number, self.on_declare_probes, actor))
+            self.probing.start(created.number, self.on_declare_probes, actor)
         where_to = (
             "the security channel"
             if private
@@ -395,76 +404,3 @@ class IncidentService:
         """`<#id>` for a configured channel key (each platform shows its name), else the key."""
         cid = self.channels.get(platform, {}).get(key)
         return f"<#{cid}>" if cid else f"the {key} channel"
-
-    # ------------------------------------------------------------------ probes
-
-    async def _probe(self, cmd: c.RunProbes, inc: Incident, actor: Actor, key: str | None) -> Reply:
-        # Nothing is committed before the run: the key alone guards against a repeat.
-        if key is not None and not await self.store.first_time(key, self.clock.now()):
-            raise DuplicateRequest(key)
-        if self.probes is None:
-            return Reply.info(
-                "No probe kinds are installed in this build, so there is nothing to run."
-            )
-        if not self.probes.catalogue():
-            return Reply.info(
-                "No probes are configured; add some under `probes:` in the configuration."
-            )
-        selection = cmd.targets or self.on_declare_probes or ("all",)
-        self._validate_selection(selection)
-        self._spawn(self._run_probes(inc.number, selection, actor))
-        return Reply.info(
-            f"Running probes {' '.join(selection)} for {inc.key}; results go to its thread.",
-            incident=inc.number,
-        )
-
-    def _validate_selection(self, selection: Sequence[str]) -> None:
-        assert self.probes is not None
-        catalogue = self.probes.catalogue()
-        known = set(catalogue) | set(catalogue.values()) | {"all"}
-        unknown = [s for s in selection if s not in known]
-        if unknown:
-            raise UserError(
-                f"Unknown probe or service: {', '.join(unknown)}."
-                f" Configured probes: {', '.join(sorted(catalogue))};"
-                f" services: {', '.join(sorted(set(catalogue.values())))}."
-            )
-
-    async def _run_probes(self, number: int, selection: Sequence[str], actor: Actor) -> None:
-        assert self.probes is not None
-        started, report = time.perf_counter(), None
-        try:
-            report = await self.probes.run(selection)
-            msg = self.views.probes(report)
-            summary = report.summary()
-        except Exception as exc:  # a probe run must never take the bot down
-            log.warning("probe.run_failed", incident=f"INC-{number}", error=type(exc).__name__)
-            summary = "probe run failed"
-            msg = self.views.probe_run_failed(type(exc).__name__)
-        self.on_probe_run(number, report, time.perf_counter() - started)
-
-        def m(i: Incident, now: datetime) -> Outcome:
-            entry = TimelineEntry(now, "probe", summary, actor)
-            return i, [entry], [thread(i, msg)], Reply()
-
-        await self._mutate(number, m)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._tasks.spawn(coro)
-
-
-def _background_failed(exc: BaseException) -> None:
-    # e.g. the store failed while recording probe results: say so, never lose it
-    log.error("background.failed", error=repr(exc)[:300])
-
-
-def declare_form(text: str, lexicon: Mapping[str, Severity]) -> Modal | None:
-    """The declare form for `declare` or `declare <severity>` (no title); None for any
-    other line (a titled declare is parsed as usual)."""
-    words = text.lower().split()
-    if not words or words[0] != "declare" or len(words) > 2:
-        return None
-    if len(words) == 1:
-        return Modal(ModalKind.DECLARE)
-    severity = lexicon.get(words[1])
-    return Modal(ModalKind.DECLARE, prefill={"severity": severity.value}) if severity else None

@@ -86,3 +86,12 @@ def test_no_adapter_reads_the_command_language() -> None:
         if ".lexicon" in p.read_text()
     }
     assert readers == set()
+
+
+def test_durations_stand_alone() -> None:
+    """`durations` is the one duration grammar both the bot and the probes import, so it
+    may import neither (nor anything outside the standard library)."""
+    for path in sorted((ROOT / "durations").glob("*.py")):
+        found = imports(path)
+        assert not {n for n in found if n.split(".")[0] in {"bot", "probes"}}, path.name
+        assert found <= {"__future__", "re"}, (path.name, sorted(found))

@@ -1,11 +1,11 @@
 """The core answers a title-less declare with the declare form where the adapter can open
-one (bot/core/service.py `declare_form`), so no adapter reads the command words."""
+one (bot/core/grammar.py `declare_form`), so no adapter reads the command words."""
 
 from __future__ import annotations
 
+from bot.core.grammar import declare_form
 from bot.core.messages import Modal, ModalKind
 from bot.core.model import Severity
-from bot.core.service import declare_form
 
 LEX = {"sev1": Severity.SEV1, "sev2": Severity.SEV2, "critical": Severity.SEV1}
 

@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 
 from bot.core import commands as c
-from bot.core import grammar as g
+from bot.core.lexing import parse_incident
 from bot.core.model import Actor, Role, Severity, Status
 from bot.core.policy import parse_duration
 from bot.errors import UserError
@@ -46,7 +46,7 @@ def incident_number(value: str | None) -> int | None:
     if value is None or not value.strip():
         return None
     text = value.strip()
-    number = g.parse_incident(text)
+    number = parse_incident(text)
     if number is None and text.isdigit() and len(text) <= 9:
         number = int(text)
     if number is None:
