@@ -136,8 +136,11 @@ NOTICE_FAILED = (
     " ready_at = :retry_at, claim_owner = NULL, claim_until = NULL, last_error = :error"
     " WHERE id = :id"
 )
+# A dead notice is also never ready again (`ready_at` = NEVER), so a claim need not test
+# `failed_at` on the notice it claims (PostgreSQL plans that test badly on a table whose
+# statistics lag a sudden backlog: a hash anti-join over the whole outbox).
 NOTICE_DEAD = (
-    "UPDATE notices SET attempts = attempts + 1, failed_at = :at,"
+    "UPDATE notices SET attempts = attempts + 1, failed_at = :at, ready_at = :never,"
     " claim_owner = NULL, claim_until = NULL, last_error = :error WHERE id = :id"
 )
 DEAD_NOTICES = (

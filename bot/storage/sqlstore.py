@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Generic, TypeVar
 
 from bot.core.messages import Notice
@@ -24,6 +24,9 @@ from bot.storage import codec, sql
 from bot.storage.codec import Row, TimeCodec
 
 C = TypeVar("C")
+
+# When a dead notice becomes ready: never (see sql.NOTICE_DEAD).
+NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class SqlStore(ABC, Generic[C]):
@@ -241,7 +244,12 @@ class SqlStore(ABC, Generic[C]):
             await self._rows(conn, sql.NOTICE_FAILED, params)
 
     async def notice_dead(self, notice_id: int, at: datetime, error: str) -> None:
-        params = {"id": notice_id, "at": self._at(at), "error": error[: sql.ERROR_LIMIT]}
+        params = {
+            "id": notice_id,
+            "at": self._at(at),
+            "never": self._at(NEVER),
+            "error": error[: sql.ERROR_LIMIT],
+        }
         async with self._writing() as conn:
             await self._rows(conn, sql.NOTICE_DEAD, params)
 
