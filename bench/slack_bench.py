@@ -259,6 +259,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     if args.serve:
+        from bot.log import configure
+
+        # Logs to stderr, as the bot does: stdout carries only the ports line the parent reads.
+        configure(fmt="json", level="warning", stream=sys.stderr)
         asyncio.run(serve(*args.serve))
         return
     out = asyncio.run(run_bench(args.seconds, args.rounds))
